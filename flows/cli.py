@@ -1,0 +1,53 @@
+"""`angiokg`: one command line for every room of the pipeline.
+
+Each package owns the argparse glue for its own commands in a `*_cli.py` module exposing
+`register(subparsers)`; this module only assembles them, so adding a command touches one room.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMAND_MODULES = (
+    "ingest.validate_cli",
+    "ingest.corpus_cli",
+    "extraction.model_cli",
+    "extraction.extract_cli",
+    "export.export_cli",
+    "flows.flows_cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="angiokg",
+        description="Coronary angiography reports (brat) -> knowledge graph.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

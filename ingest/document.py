@@ -1,0 +1,88 @@
+"""The one document type that crosses every door of the pipeline.
+
+An annotated report read from brat and a report the model has structured are the same kind of
+object: a `Document` with entities and relations. Predictions carry a `confidence`; annotations
+leave it `None`. Offsets are character offsets into `Document.text` exactly as brat counts them
+(the file's characters as decoded, `\\r` included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise ValueError(f"bad span {self.start}-{self.end}")
+
+    def overlaps(self, other: Span) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A brat `T` line: a typed text-bound annotation, possibly discontinuous."""
+
+    id: str
+    type: str
+    spans: tuple[Span, ...]
+    text: str
+    confidence: float | None = None
+
+    @property
+    def start(self) -> int:
+        return self.spans[0].start
+
+    @property
+    def end(self) -> int:
+        return self.spans[-1].end
+
+    @property
+    def is_contiguous(self) -> bool:
+        return len(self.spans) == 1
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A brat `R` line: `type` from `arg1` to `arg2` (entity ids)."""
+
+    id: str
+    type: str
+    arg1: str
+    arg2: str
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class OtherAnnotation:
+    """Any other brat line (E, A, M, N, #, *): kept verbatim so nothing is dropped silently.
+
+    `kind` is the id's first character (`*` for equivalences, whose id is `*`), `fields` the
+    line's tab-separated fields after the id.
+    """
+
+    kind: str
+    id: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    text: str
+    entities: tuple[Entity, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    others: tuple[OtherAnnotation, ...] = ()
+    annotated: bool = True
+    source: str | None = field(default=None, compare=False)
+
+    def entity(self, entity_id: str) -> Entity | None:
+        return next((e for e in self.entities if e.id == entity_id), None)
+
+    def entities_by_id(self) -> dict[str, Entity]:
+        return {e.id: e for e in self.entities}
