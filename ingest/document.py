@@ -86,3 +86,19 @@ class Document:
 
     def entities_by_id(self) -> dict[str, Entity]:
         return {e.id: e for e in self.entities}
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What became of one input report in a run: every input gets exactly one.
+
+    status: "ok" (processed), "quarantined" (bad input, kept aside with the reason) or
+    "failed" (good input the pipeline could not process).
+    """
+
+    report_id: str
+    status: str
+    reason: str | None = None
+    source: str | None = None
+
+    STATUSES = ("ok", "quarantined", "failed")
