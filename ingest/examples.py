@@ -5,7 +5,18 @@ Data types are fixed here (the model code depends on them); the functions are fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import logging
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from ingest.bieos import encode
+from ingest.document import Document
+from ingest.schema import NO_RELATION, Schema
+from ingest.sentences import sentence_boundaries
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,3 +61,208 @@ class SentenceExample:
     tags: tuple[str, ...]  # one BIEOS tag per character of sentence.text
     mentions: tuple[Mention, ...]  # in text order
     candidates: tuple[Candidate, ...]
+
+
+# --- sentences -------------------------------------------------------------------------------
+
+DEFAULT_MAX_CHARS = 126  # 128 model positions minus [CLS] and [SEP]; one token per character
+# Cut a long sentence after one of these when it can: the pieces then read as clauses.
+_PREFERRED_CUT_AFTER = frozenset("，,、：: \t")
+
+
+def _cut_points(text: str, offset: int, entity_spans: Sequence[tuple[int, int]]) -> list[int]:
+    """Relative positions p (0 < p < len) where text can be cut without cutting an entity."""
+    inside = bytearray(len(text) + 1)
+    for start, end in entity_spans:
+        for p in range(max(start - offset + 1, 1), min(end - offset, len(text))):
+            inside[p] = 1
+    return [p for p in range(1, len(text)) if not inside[p]]
+
+
+def split_long(
+    sentence: SentenceSpan, max_chars: int, entity_spans: Sequence[tuple[int, int]]
+) -> list[SentenceSpan]:
+    """Cut `sentence` into pieces of at most `max_chars` characters, never inside an entity.
+
+    `entity_spans` are document offsets `(start, end)`. Each cut is the last allowed point in the
+    window, after a comma, 、, colon or space when the window has one. An entity longer than
+    `max_chars` cannot fit: its piece is left longer than the limit (with a warning) rather than
+    cutting the entity. Whitespace-only pieces are dropped. Pieces keep `sentence.index`;
+    `sentences_of` numbers them.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
+    text = sentence.text
+    if len(text) <= max_chars:
+        return [sentence]
+    allowed = _cut_points(text, sentence.start, entity_spans)
+    pieces: list[SentenceSpan] = []
+    begin = 0
+    while len(text) - begin > max_chars:
+        window = [p for p in allowed if begin < p <= begin + max_chars]
+        preferred = [p for p in window if text[p - 1] in _PREFERRED_CUT_AFTER]
+        if preferred or window:
+            cut = (preferred or window)[-1]
+        else:
+            later = [p for p in allowed if p > begin]
+            if not later:
+                break
+            cut = later[0]
+            logger.warning(
+                "%s: sentence at %d: an entity spans more than max_chars=%d; piece kept at %d",
+                sentence.doc_id, sentence.start, max_chars, cut - begin,
+            )
+        pieces.append(_piece(sentence, begin, cut))
+        begin = cut
+    pieces.append(_piece(sentence, begin, len(text)))
+    return [p for p in pieces if p.text.strip()]
+
+
+def _piece(sentence: SentenceSpan, begin: int, end: int) -> SentenceSpan:
+    return SentenceSpan(
+        doc_id=sentence.doc_id,
+        index=sentence.index,
+        start=sentence.start + begin,
+        end=sentence.start + end,
+        text=sentence.text[begin:end],
+    )
+
+
+def sentences_of(document: Document, max_chars: int = DEFAULT_MAX_CHARS) -> list[SentenceSpan]:
+    """The document's sentences (guideline boundaries), long ones cut, numbered from 0."""
+    extents = [(e.start, e.end) for e in document.entities if e.spans]
+    result: list[SentenceSpan] = []
+    for start, end in sentence_boundaries(document.text):
+        whole = SentenceSpan(document.doc_id, 0, start, end, document.text[start:end])
+        for piece in split_long(whole, max_chars, extents):
+            result.append(replace(piece, index=len(result)))
+    return result
+
+
+# --- mentions, tags and candidates ------------------------------------------------------------
+
+
+def candidate_pairs(
+    mentions: Sequence[Mention], schema: Schema | None = None
+) -> list[tuple[int, int]]:
+    """Index pairs (i, j), i < j, of mentions in text order.
+
+    Without a schema: every pair (training, n(n-1)/2 per sentence). With one: only pairs whose
+    types the schema allows some relation between (inference); the others are NoRelation by the
+    schema and need no classifier.
+    """
+    pairs = []
+    for j in range(len(mentions)):
+        for i in range(j):
+            if schema is None or schema.pair_allowed(mentions[i].type, mentions[j].type):
+                pairs.append((i, j))
+    pairs.sort()
+    return pairs
+
+
+def _default_direction(schema: Schema, first: Mention, second: Mention) -> bool:
+    """For a NoRelation pair: is `first` Arg1 of the relation its types would allow?"""
+    possible = schema.relations_between(first.type, second.type)
+    return possible[0][1] if possible else True
+
+
+def _sentence_mentions(
+    document: Document, sentences: Sequence[SentenceSpan]
+) -> list[list[Mention]]:
+    """Mentions of each sentence, in text order; skips what cannot be one (with a warning)."""
+    per_sentence: list[list[Mention]] = [[] for _ in sentences]
+    starts = [s.start for s in sentences]
+    for entity in document.entities:
+        if not entity.is_contiguous:
+            logger.warning("%s: %s is discontinuous; skipped", document.doc_id, entity.id)
+            continue
+        k = bisect_right(starts, entity.start) - 1
+        if k < 0 or entity.end > sentences[k].end:
+            logger.warning(
+                "%s: %s (%d-%d) is not inside one sentence; skipped",
+                document.doc_id, entity.id, entity.start, entity.end,
+            )
+            continue
+        s = sentences[k]
+        mention = Mention(
+            entity_id=entity.id,
+            type=entity.type,
+            start=entity.start - s.start,
+            end=entity.end - s.start,
+            text=s.text[entity.start - s.start : entity.end - s.start],
+        )
+        per_sentence[k].append(mention)
+    result = []
+    for s, mentions in zip(sentences, per_sentence, strict=True):
+        mentions.sort(key=lambda m: (m.start, m.end))
+        kept: list[Mention] = []
+        for m in mentions:
+            if kept and m.start < kept[-1].end:
+                logger.warning(
+                    "%s: %s overlaps %s; skipped", s.doc_id, m.entity_id, kept[-1].entity_id
+                )
+                continue
+            kept.append(m)
+        result.append(kept)
+    return result
+
+
+def document_examples(
+    document: Document, schema: Schema, max_chars: int = DEFAULT_MAX_CHARS
+) -> list[SentenceExample]:
+    """One example per sentence: BIEOS tags, mentions, and every pair of mentions labelled."""
+    sentences = sentences_of(document, max_chars)
+    per_sentence = _sentence_mentions(document, sentences)
+    relations = {(r.arg1, r.arg2): r.type for r in document.relations}
+    seen: set[tuple[str, str]] = set()
+    examples = []
+    for sentence, mentions in zip(sentences, per_sentence, strict=True):
+        tags = encode(len(sentence.text), [(m.type, m.start, m.end) for m in mentions])
+        candidates = []
+        for i, j in candidate_pairs(mentions):
+            a, b = mentions[i], mentions[j]
+            if (a.entity_id, b.entity_id) in relations:
+                label, first_is_arg1 = relations[(a.entity_id, b.entity_id)], True
+                seen.add((a.entity_id, b.entity_id))
+            elif (b.entity_id, a.entity_id) in relations:
+                label, first_is_arg1 = relations[(b.entity_id, a.entity_id)], False
+                seen.add((b.entity_id, a.entity_id))
+            else:
+                label, first_is_arg1 = NO_RELATION, _default_direction(schema, a, b)
+            candidates.append(Candidate(i, j, label, first_is_arg1))
+        examples.append(SentenceExample(sentence, tags, tuple(mentions), tuple(candidates)))
+    for key in relations.keys() - seen:
+        logger.warning(
+            "%s: relation %s %s->%s is not between mentions of one sentence; skipped",
+            document.doc_id, relations[key], *key,
+        )
+    return examples
+
+
+def _keep_draw(seed: int, sentence: SentenceSpan, candidate: Candidate) -> float:
+    """A uniform number in [0, 1) fixed by the seed and the candidate's identity, not its order."""
+    parts = (seed, sentence.doc_id, sentence.start, candidate.first, candidate.second)
+    key = "\x00".join(map(str, parts))
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def downsample_no_relation(
+    examples: Iterable[SentenceExample], keep_rate: float, seed: int
+) -> list[SentenceExample]:
+    """Keep each NoRelation candidate with probability `keep_rate` (the paper kept 0.15).
+
+    Meant for the training split only; dev and test keep every candidate. Relation candidates
+    are always kept. The draw for a candidate depends only on the seed and the candidate's
+    identity, so the result does not depend on the order of the examples.
+    """
+    if not 0.0 <= keep_rate <= 1.0:
+        raise ValueError(f"keep_rate must be within [0, 1], got {keep_rate}")
+    result = []
+    for ex in examples:
+        kept = tuple(
+            c for c in ex.candidates
+            if c.label != NO_RELATION or _keep_draw(seed, ex.sentence, c) < keep_rate
+        )
+        result.append(replace(ex, candidates=kept))
+    return result
