@@ -50,9 +50,12 @@ class ArchiveReport:
     warning: str | None = None
 
     @property
-    def sha256(self) -> str | None:
-        """Hash of the text as decoded; the incremental manifest keys on it."""
-        return None if self.text is None else text_sha256(self.text)
+    def content_sha256(self) -> str:
+        """What the incremental manifest keys on: the decoded text's hash, or for a refused
+        member the hash of its problem (so a restarted run does not report it twice)."""
+        if self.text is not None:
+            return text_sha256(self.text)
+        return text_sha256(f"problem\0{self.problem}")
 
 
 def text_sha256(text: str) -> str:
