@@ -1,0 +1,201 @@
+"""Exact shortcuts for the relation [CLS] of the last K (task) layers.
+
+Notation: H^0 = H_{N-K} (output of the shared lower layers), N^t = the NER pass after task layer
+t (MASK^all), X^t = the pair's RC pass after task layer t (MASK^rc), S = {[CLS]} u e1 u e2.
+Only X^K[0] (the final [CLS]) is wanted.
+
+Eq.(14): rows in S attend only S, and no row outside S is ever read by a row in S, so the pair is
+the short sequence H^0[S] (positions are already inside H^0) run through K layers with a padding
+mask. Rows outside S attend nothing in the full computation; here they simply do not exist.
+
+Eq.(13): the [CLS] row attends S, other rows attend everything. Working forward:
+  X^1 = N^1 except row 0 (only [CLS] has a different mask, and the inputs H^0 are shared);
+  from X^2 on every row differs (every row attends the changed [CLS]).
+Working backward from what is wanted:
+  layer K needs row 0 only, which reads X^{K-1}[S];
+  layer K-1 needs rows S, which read all rows of X^{K-2};
+  layers below need all rows.
+So layer 1 computes one row per pair (row 0 against H^0[S]) and borrows the rest from N^1;
+layers 2..K-2 run full sequences; layer K-1 computes |S| rows; layer K one row. For K <= 3 no
+layer runs a full sequence per pair. Keys/values of layer K-1 when its input is X^1 come from the
+shared N^1 projections with only row 0 replaced (N^1 keys/values are computed once per sentence).
+
+Every row is computed by the layer's own modules (query/key/value, the transformers attention
+function selected by config._attn_implementation, BertSelfOutput, intermediate, output) in the
+same order as BertLayer.forward, so results agree with the full computation to float rounding.
+In training mode dropout is applied with the same probabilities, but rows borrowed from the NER
+pass share their dropout draws with it; the equivalence tests run in eval mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.bert.modeling_bert import BertLayer, eager_attention_forward
+from transformers.pytorch_utils import apply_chunking_to_forward
+
+from extraction.attention_masks import PairIndex, additive, pair_members
+
+
+def _heads(layer: BertLayer, hidden: torch.Tensor) -> torch.Tensor:
+    """(M, L, H) -> (M, heads, L, head_dim), as BertSelfAttention reshapes."""
+    size = layer.attention.self.attention_head_size
+    return hidden.view(*hidden.shape[:-1], -1, size).transpose(1, 2)
+
+
+def project_kv(layer: BertLayer, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values of `hidden` for `layer`, split into heads."""
+    sa = layer.attention.self
+    return _heads(layer, sa.key(hidden)), _heads(layer, sa.value(hidden))
+
+
+def layer_rows(
+    layer: BertLayer,
+    query_hidden: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """BertLayer output for selected query rows.
+
+    query_hidden (M, Lq, H) are the layer inputs at the rows wanted; key/value (M, heads, Lk, d)
+    are projections of the layer inputs at the rows they may attend; mask is additive
+    (M, 1, Lq or 1, Lk). Returns (M, Lq, H).
+    """
+    sa = layer.attention.self
+    query = _heads(layer, sa.query(query_hidden))
+    attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+        sa.config._attn_implementation, eager_attention_forward
+    )
+    context, _ = attend(
+        sa,
+        query,
+        key,
+        value,
+        mask,
+        dropout=0.0 if not sa.training else sa.dropout.p,
+        scaling=sa.scaling,
+    )
+    context = context.reshape(*query_hidden.shape[:-1], -1).contiguous()
+    attention_output = layer.attention.output(context, query_hidden)
+    return apply_chunking_to_forward(
+        layer.feed_forward_chunk, layer.chunk_size_feed_forward, layer.seq_len_dim, attention_output
+    )
+
+
+def full_layer(layer: BertLayer, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Every row of `layer` through its own forward (mask additive, 4D)."""
+    return layer(hidden, attention_mask=mask)
+
+
+def gather_members(
+    pairs: PairIndex, attention_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token positions of S per pair, [CLS] first, padded.
+
+    Returns index (P, Ls) into the sentence's tokens, valid (P, Ls) bool, and the (P, T) member
+    mask. A token in both entities (nested spans) is taken once, as the full mask counts it once.
+    """
+    real = attention_mask.bool()[pairs.sentence]
+    members = pair_members(pairs, real.shape[1]) & real
+    counts = members.sum(dim=1)
+    width = int(counts.max())
+    # Stable sort of "not a member" puts members first in position order, so [CLS] is column 0.
+    order = torch.sort((~members).to(torch.uint8), dim=1, stable=True).indices[:, :width]
+    valid = torch.arange(width, device=order.device)[None, :] < counts[:, None]
+    return order, valid, members
+
+
+def _take(states: torch.Tensor, sentence: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """states (B, T, H) -> (P, L, H): rows `index` (P, L) of sentence `sentence` (P,)."""
+    return states[sentence[:, None], index]
+
+
+def rc_cls_eq14(
+    layers: list[BertLayer],
+    lower_hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    pairs: PairIndex,
+) -> torch.Tensor:
+    """Final [CLS] per pair under Eq.(14): each pair as its own short sequence H^0[S]."""
+    index, valid, _ = gather_members(pairs, attention_mask)
+    hidden = _take(lower_hidden, pairs.sentence, index)  # (P, Ls, H)
+    mask = additive(valid[:, None, :], hidden.dtype)  # (P, 1, 1, Ls): padding keys only
+    for layer in layers[:-1]:
+        hidden = full_layer(layer, hidden, mask)
+    key, value = project_kv(layers[-1], hidden)
+    return layer_rows(layers[-1], hidden[:, :1], key, value, mask)[:, 0]
+
+
+def rc_cls_eq13(
+    layers: list[BertLayer],
+    lower_hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    pairs: PairIndex,
+    ner_first: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Final [CLS] per pair under Eq.(13), computing only the rows it depends on.
+
+    ner_first: N^1 (B, T, H), the NER pass after the first task layer, if already computed.
+    """
+    k = len(layers)
+    dtype = lower_hidden.dtype
+    sentence = pairs.sentence
+    index, valid, members = gather_members(pairs, attention_mask)
+    s_mask = additive(valid[:, None, :], dtype)  # (P, 1, 1, Ls)
+
+    # Layer 1, row 0: [CLS] against H^0[S].
+    first = layers[0]
+    h0_s = _take(lower_hidden, sentence, index)
+    key, value = project_kv(first, h0_s)
+    cls = layer_rows(first, h0_s[:, :1], key, value, s_mask)[:, 0]  # (P, H)
+    if k == 1:
+        return cls
+
+    if ner_first is None:
+        real_keys = additive(attention_mask.bool()[:, None, :], dtype)
+        ner_first = full_layer(first, lower_hidden, real_keys)
+    real = attention_mask.bool()[sentence]  # (P, T)
+
+    def with_cls(rows: torch.Tensor, cls_row: torch.Tensor) -> torch.Tensor:
+        """Replace column 0 (the [CLS] row) of (P, L, ...) by the pair's own."""
+        return torch.cat([cls_row[:, None], rows[:, 1:]], dim=1)
+
+    # Layers 2..K-2: every row changes; run full sequences X^1 = N^1 with row 0 replaced.
+    if k >= 4:
+        full = with_cls(ner_first[sentence], cls)
+        allowed = real[:, None, :].expand(-1, real.shape[1], -1).clone()
+        allowed[:, 0, :] = members
+        rc_full_mask = additive(allowed, dtype)
+        for layer in layers[1 : k - 2]:
+            full = full_layer(layer, full, rc_full_mask)
+        below = full  # X^{K-2}, (P, T, H)
+        key, value = project_kv(layers[k - 2], below)
+        query_rows = _take(below, torch.arange(len(pairs), device=below.device), index)
+    else:
+        below = None
+        if k == 2:
+            # Layer 1 rows S: [CLS] is the pair's, e1/e2 rows are N^1 (their mask is MASK^all).
+            rows_s = with_cls(_take(ner_first, sentence, index), cls)
+        else:
+            # k == 3: layer 2 rows S read X^1 = N^1 with row 0 replaced; shared projections.
+            middle = layers[1]
+            key_ner, value_ner = project_kv(middle, ner_first)  # (B, heads, T, d), once
+            key_cls, value_cls = project_kv(middle, cls[:, None])  # (P, heads, 1, d)
+            key = torch.cat([key_cls, key_ner[sentence][:, :, 1:]], dim=2)
+            value = torch.cat([value_cls, value_ner[sentence][:, :, 1:]], dim=2)
+            query_rows = with_cls(_take(ner_first, sentence, index), cls)
+
+    if k >= 3:
+        # Layer K-1 rows S: [CLS] row attends S, entity rows (and padding rows) attend all.
+        allowed = real[:, None, :].expand(-1, index.shape[1], -1).clone()
+        allowed[:, 0, :] = members
+        rows_s = layer_rows(layers[k - 2], query_rows, key, value, additive(allowed, dtype))
+    del below
+
+    # Layer K, row 0 against rows S.
+    last = layers[-1]
+    key, value = project_kv(last, rows_s)
+    return layer_rows(last, rows_s[:, :1], key, value, s_mask)[:, 0]
