@@ -69,7 +69,8 @@ def parse_ann(text: str, path: str = "<ann>") -> ParsedAnn:
         try:
             item = parse_line(line)
         except _Malformed as exc:
-            findings.append(error(path, number, exc.code, f"{exc} (line: {_shorten(line)})"))
+            findings.append(error(path, number, exc.code,
+                                  f"{exc}; fix or delete the line: {_shorten(line)}"))
             continue
         if isinstance(item, Entity):
             entities.append(item)
@@ -95,7 +96,7 @@ def parse_line(line: str) -> Entity | Relation | OtherAnnotation:
         return _parse_other(line)
     raise _Malformed(
         "unknown-line-kind",
-        f"a brat line starts with T, R, E, A, M, N, # or *, not {kind!r}; fix or delete the line",
+        f"a brat line starts with T, R, E, A, M, N, # or *, not {kind!r}",
     )
 
 
