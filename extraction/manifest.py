@@ -28,7 +28,14 @@ CREATE TABLE IF NOT EXISTS processed (
     status TEXT NOT NULL,
     run_id TEXT NOT NULL,
     shard TEXT NOT NULL,
-    PRIMARY KEY (report_id, sha256, model_version)
+    PRIMARY KEY (report_id, sha256, model_version, run_id)
+);
+CREATE INDEX IF NOT EXISTS processed_key ON processed (report_id, sha256, model_version);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    run_date TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    committed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS pending (
     run_id TEXT NOT NULL,
@@ -46,6 +53,16 @@ class ManifestEntry:
     status: str
     run_id: str
     shard: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as first started: a restart keeps its date, so it lands in the same partition."""
+
+    run_id: str
+    run_date: str
+    model_version: str
+    committed: bool
 
 
 @dataclass(frozen=True)
@@ -78,19 +95,46 @@ class Manifest:
     def close(self) -> None:
         self._db.close()
 
+    def start_run(self, run_id: str, run_date: str, model_version: str) -> RunRecord:
+        """The run's record, created on its first start (a restart gets the first date)."""
+        self._db.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, 0)",
+                         (run_id, run_date, model_version))
+        record = self.run(run_id)
+        assert record is not None
+        return record
+
+    def mark_committed(self, run_id: str, committed: bool = True) -> None:
+        self._db.execute("UPDATE runs SET committed = ? WHERE run_id = ?",
+                         (int(committed), run_id))
+
+    def forget_run(self, run_id: str, keep_shards: Iterable[str] = ()) -> int:
+        """Drop the run's entries except those of `keep_shards` (its outputs still staged);
+        returns how many were dropped. Used when a run is redone or its staging was lost."""
+        keep = sorted(set(keep_shards))
+        marks = ",".join("?" * len(keep))
+        query = "DELETE FROM processed WHERE run_id = ?"
+        if keep:
+            query += f" AND shard NOT IN ({marks})"
+        return self._db.execute(query, (run_id, *keep)).rowcount
+
     def is_done(self, report_id: str, sha256: str, model_version: str, run_id: str) -> bool:
         """True when this text was processed by this model version and need not be again.
 
-        A report that failed in an earlier run is tried again (the failure may have been
-        transient); one that failed in this same run (before a restart) is not, so a restarted
-        run writes each report's outcome once.
+        Counted: this run's own entries (a restart skips what its staged shards hold), and the
+        entries of published runs except failures (which may have been transient). Entries of
+        a run that crashed and was never published do not count: its outputs are not visible.
         """
         row = self._db.execute(
-            "SELECT status, run_id FROM processed "
-            "WHERE report_id = ? AND sha256 = ? AND model_version = ?",
-            (report_id, sha256, model_version),
+            "SELECT 1 FROM processed p JOIN runs r ON p.run_id = r.run_id "
+            "WHERE p.report_id = ? AND p.sha256 = ? AND p.model_version = ? "
+            "AND (p.run_id = ? OR (r.committed = 1 AND p.status != 'failed')) LIMIT 1",
+            (report_id, sha256, model_version, run_id),
         ).fetchone()
-        return row is not None and (row[0] != "failed" or row[1] == run_id)
+        return row is not None
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else RunRecord(row[0], row[1], row[2], bool(row[3]))
 
     def begin_shard(self, run_id: str, shard: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO pending VALUES (?, ?)", (run_id, shard))

@@ -2,43 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+from extraction_fakes import FakeExtractor
 
 from extraction.archive import ArchiveReport
 from extraction.batch import RunSummary, extract_shards, group_shards
-from ingest.document import Document, Entity, Relation, Span
-
-VESSEL = re.compile("前降支|回旋支|右冠")
-DEGREE = re.compile("狭窄")
-
-
-class FakeExtractor:
-    """Marks vessels and stenoses by regex; raises on a text containing 'BOOM'."""
-
-    model_version = "fake-1"
-
-    def __init__(self, shift: int = 0) -> None:
-        self.calls = 0
-        self.shift = shift
-
-    def extract(self, documents: Iterable[Document], batch_size: int = 64) -> Iterator[Document]:
-        for document in documents:
-            self.calls += 1
-            if "BOOM" in document.text:
-                raise RuntimeError("CUDA out of memory (simulated)")
-            entities, relations = [], []
-            for kind, pattern in (("BodyPart", VESSEL), ("Degree", DEGREE)):
-                for m in pattern.finditer(document.text):
-                    start = m.start() + self.shift
-                    entities.append(Entity(f"T{len(entities) + 1}", kind,
-                                           (Span(start, start + len(m.group())),), m.group(),
-                                           confidence=0.9))
-            if len(entities) >= 2:
-                relations.append(Relation("R1", "Modifier", entities[-1].id, entities[0].id,
-                                          confidence=0.8))
-            yield Document(document.doc_id, document.text, tuple(entities), tuple(relations),
-                           annotated=False, source=document.source)
 
 
 def _report(i: int, text: str | None = "前降支近段狭窄70%。", problem: str | None = None):
