@@ -1,0 +1,110 @@
+"""A run's Parquet tables projected onto the graph model: one Arrow table per label and edge.
+
+Column order follows the specs in `export.graph_model` (nodes: their props; edges: `src`,
+`dst`, then props), so the same tables feed LadybugDB's `COPY`, the `UNWIND ... MERGE` batches
+of both stores, and the Neo4j bulk-import CSV files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from export import graph_model as gm
+from export.parquet_sink import ENTITIES, RECORDS, REPORTS, TRIPLES
+
+_ARROW_TYPES = {gm.STRING: pa.string(), gm.DOUBLE: pa.float64(), gm.INT64: pa.int64(),
+                gm.BOOLEAN: pa.bool_()}
+
+
+def node_schema(spec: gm.NodeSpec) -> pa.Schema:
+    return pa.schema([(p.name, _ARROW_TYPES[p.type]) for p in spec.props])
+
+
+def rel_schema(spec: gm.RelSpec) -> pa.Schema:
+    start_type = _ARROW_TYPES[spec.start.props[0].type]
+    end_type = _ARROW_TYPES[spec.end.props[0].type]
+    return pa.schema([("src", start_type), ("dst", end_type)]
+                     + [(p.name, _ARROW_TYPES[p.type]) for p in spec.props])
+
+
+def _join(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(a, b, "/")
+
+
+def _const(value: str | None, n: int) -> pa.Array:
+    return pa.array([value] * n, pa.string())
+
+
+def _distinct_names(column: pa.ChunkedArray) -> pa.Table:
+    names = pc.unique(pc.drop_null(column)).to_pylist()
+    return pa.table({"name": pa.array(sorted(names), pa.string())})
+
+
+def _one_row_per_report(reports: pa.Table) -> pa.Table:
+    """A report id given twice (a duplicate in the archive) is one node: the processed row wins,
+    else the first."""
+    best: dict[str, int] = {}
+    for i, (rid, status) in enumerate(zip(reports["report_id"].to_pylist(),
+                                          reports["status"].to_pylist(), strict=True)):
+        if rid not in best or (status == "ok" and reports["status"][best[rid]].as_py() != "ok"):
+            best[rid] = i
+    return reports.take(sorted(best.values())) if len(best) < reports.num_rows else reports
+
+
+def graph_tables(tables: Mapping[str, pa.Table], run_id: str) -> dict[str, pa.Table]:
+    """Node and edge tables of one run, keyed by label / edge type."""
+    reports, entities = _one_row_per_report(tables[REPORTS]), tables[ENTITIES]
+    triples, records = tables[TRIPLES], tables[RECORDS]
+    rid = lambda t: _const(run_id, t.num_rows)  # noqa: E731
+    mention_id = _join(entities["report_id"], entities["entity_id"])
+    finding_rows = records.filter(pc.is_valid(records["segment"]))
+    degree_ids = _join(records["report_id"], records["degree_id"])
+    out = {
+        gm.REPORT.label: pa.table([
+            reports["report_id"], reports["status"], reports["reason"], reports["source"],
+            reports["model_version"], rid(reports)], schema=node_schema(gm.REPORT)),
+        gm.VESSEL.label: _distinct_names(records["vessel"]),
+        gm.SEGMENT.label: _distinct_names(records["segment"]),
+        gm.FINDING.label: pa.table(
+            [records["finding_id"]]
+            + [records[p.name] for p in gm.FINDING.props[1:-1]]
+            + [rid(records)], schema=node_schema(gm.FINDING)),
+        gm.MENTION.label: pa.table([
+            mention_id, entities["report_id"], entities["entity_id"], entities["type"],
+            entities["text"], entities["start"], entities["end"], entities["confidence"],
+            entities["model_version"], rid(entities)], schema=node_schema(gm.MENTION)),
+        gm.HAS_FINDING.type: pa.table([records["report_id"], records["finding_id"]],
+                                      schema=rel_schema(gm.HAS_FINDING)),
+        gm.IN_VESSEL.type: pa.table([records["finding_id"], records["vessel"]],
+                                    schema=rel_schema(gm.IN_VESSEL)),
+        gm.AT_SEGMENT.type: pa.table([finding_rows["finding_id"], finding_rows["segment"]],
+                                     schema=rel_schema(gm.AT_SEGMENT)),
+        gm.DERIVED_FROM.type: pa.table([records["finding_id"], degree_ids],
+                                       schema=rel_schema(gm.DERIVED_FROM)),
+        gm.MENTIONS.type: pa.table([entities["report_id"], mention_id],
+                                   schema=rel_schema(gm.MENTIONS)),
+        gm.RELATED.type: pa.table([
+            _join(triples["report_id"], triples["head_id"]),
+            _join(triples["report_id"], triples["tail_id"]),
+            triples["relation"], triples["relation_id"], triples["probability"],
+            triples["model_version"], rid(triples)], schema=rel_schema(gm.RELATED)),
+    }
+    _check_unique(out)
+    return out
+
+
+def _check_unique(out: Mapping[str, pa.Table]) -> None:
+    """Bulk loads refuse duplicate keys; say which, and why it can happen."""
+    for spec in gm.NODES:
+        keys = out[spec.label].column(spec.key)
+        if len(pc.unique(keys)) != len(keys):
+            counts = pc.value_counts(keys)
+            dup = [c["values"] for c in counts.to_pylist() if c["counts"] > 1][:5]
+            raise ValueError(
+                f"{spec.label}: duplicate {spec.key} {dup}; the same report appears twice in "
+                "the run (quarantine duplicates before export)"
+            )
+
