@@ -19,7 +19,9 @@ from the constants below only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 STRING, DOUBLE, INT64, BOOLEAN = "STRING", "DOUBLE", "INT64", "BOOLEAN"
 
@@ -90,6 +92,18 @@ PER_REPORT = (FINDING, MENTION)
 
 
 # --- writing (both dialects) -----------------------------------------------------------------
+
+DEFAULT_BATCH_SIZE = 1000  # rows per UNWIND: big enough to amortise a round trip, small
+# enough that one transaction stays well inside a server's default memory limits
+
+
+def batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """`rows` in consecutive slices of at most `size` (one UNWIND each)."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
 
 
 NEO4J, LADYBUG = "neo4j", "ladybug"

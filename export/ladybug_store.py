@@ -21,6 +21,7 @@ import ladybug as lb
 import pyarrow as pa
 
 from export import graph_model as gm
+from export.graph_model import DEFAULT_BATCH_SIZE, batches
 from export.graph_tables import graph_tables
 from export.parquet_sink import RunInfo, document_tables, read_run
 from ingest.document import Document, ReportOutcome
@@ -28,7 +29,6 @@ from ingest.schema import Schema
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 1000
 # Nodes shared across reports (or whose ids may already exist) are upserted row-wise even in a
 # bulk load: COPY refuses a key that is already there.
 _UPSERTED = (gm.REPORT, gm.VESSEL, gm.SEGMENT)
@@ -38,13 +38,6 @@ _UPSERTED = (gm.REPORT, gm.VESSEL, gm.SEGMENT)
 class QueryResult:
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
-
-
-def batches(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    if size < 1:
-        raise ValueError(f"batch size must be at least 1, got {size}")
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
 
 
 class LadybugStore:

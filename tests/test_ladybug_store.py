@@ -12,7 +12,8 @@ from export_samples import (
 
 from export import graph_model as gm
 from export import parquet_sink as ps
-from export.ladybug_store import LadybugStore, batches
+from export.graph_model import batches
+from export.ladybug_store import LadybugStore
 from ingest.schema import load_schema
 
 SCHEMA = load_schema()

@@ -1,0 +1,157 @@
+"""The graph model in Neo4j, through the official driver.
+
+Every write is a batched `UNWIND $rows ... MERGE` (the statements in `export.graph_model`, shared
+with LadybugDB) inside `session.execute_write`, a managed transaction the driver retries on
+transient errors (deadlocks, leader changes). Reloading a report first deletes the findings and
+mentions an earlier load wrote for it. Constraints and indexes use `IF NOT EXISTS`.
+
+Credentials come from the environment (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE)
+or a Prefect Secret block named by NEO4J_PASSWORD_SECRET; the password is never part of a repr,
+a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from export import graph_model as gm
+from export.graph_model import DEFAULT_BATCH_SIZE, batches
+from export.graph_tables import graph_tables
+from export.parquet_sink import RunInfo, document_tables, read_run
+from ingest.document import Document, ReportOutcome
+from ingest.schema import Schema
+
+logger = logging.getLogger(__name__)
+
+_USERINFO = re.compile(r"//[^/@]*@")
+
+
+class Neo4jConfigError(ValueError):
+    """The Neo4j settings are missing or wrong; the message says which variable to set."""
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without any `user:password@` part, fit for logs."""
+    return _USERINFO.sub("//***@", uri)
+
+
+def _secret_from_prefect(block_name: str) -> str:
+    from prefect.blocks.system import Secret  # only when asked for: prefect is slow to import
+
+    return Secret.load(block_name).get()
+
+
+@dataclass(frozen=True)
+class Neo4jSettings:
+    uri: str
+    user: str
+    password: str = field(repr=False)
+    database: str = "neo4j"
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise Neo4jConfigError(f"batch size must be at least 1, got {self.batch_size}")
+
+    def __repr__(self) -> str:  # the URI may hold credentials too
+        return (f"Neo4jSettings(uri={redact_uri(self.uri)!r}, user={self.user!r}, "
+                f"database={self.database!r}, batch_size={self.batch_size})")
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        secret_loader: Callable[[str], str] = _secret_from_prefect,
+    ) -> Neo4jSettings:
+        env = os.environ if env is None else env
+        uri = env.get("NEO4J_URI", "").strip()
+        if not uri:
+            raise Neo4jConfigError("NEO4J_URI is not set (e.g. neo4j://localhost:7687)")
+        password = env.get("NEO4J_PASSWORD")
+        if password is None and env.get("NEO4J_PASSWORD_SECRET"):
+            password = secret_loader(env["NEO4J_PASSWORD_SECRET"])
+        if password is None:
+            raise Neo4jConfigError(
+                "NEO4J_PASSWORD is not set; set it, or NEO4J_PASSWORD_SECRET to the name of a "
+                "Prefect Secret block holding it"
+            )
+        return cls(uri=uri, user=env.get("NEO4J_USER", "neo4j"), password=password,
+                   database=env.get("NEO4J_DATABASE", "neo4j"), batch_size=batch_size)
+
+
+class Neo4jWriter:
+    """Writes graph tables to one database of a driver (which the caller owns and closes)."""
+
+    def __init__(self, driver: Any, *, database: str = "neo4j",
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self._driver = driver
+        self.database = database
+        self.batch_size = batch_size
+
+    @classmethod
+    def open(cls, settings: Neo4jSettings) -> tuple[Any, Neo4jWriter]:
+        """A driver from settings and a writer on it; close the driver when done."""
+        import neo4j
+
+        logger.info("connecting to %s as %s (database %s)", redact_uri(settings.uri),
+                    settings.user, settings.database)
+        driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
+        return driver, cls(driver, database=settings.database, batch_size=settings.batch_size)
+
+    def _write(self, statement: str, parameters: Mapping[str, Any]) -> None:
+        def work(tx: Any) -> None:
+            tx.run(statement, parameters).consume()
+
+        with self._driver.session(database=self.database) as session:
+            session.execute_write(work)
+
+    def _write_batches(self, statement: str, key: str, rows: Sequence[Any]) -> int:
+        n = 0
+        for batch in batches(rows, self.batch_size):
+            self._write(statement, {key: list(batch)})
+            n += 1
+        return n
+
+    def ensure_schema(self) -> None:
+        for statement in gm.neo4j_schema_statements():
+            self._write(statement, {})
+
+    def delete_reports(self, report_ids: Sequence[str]) -> None:
+        for statement in gm.delete_report_statements():
+            self._write_batches(statement, "report_ids", list(report_ids))
+
+    def load_graph(self, graph: Mapping[str, pa.Table]) -> dict[str, int]:
+        """Replace the reports in `graph` (tables from `graph_tables`); returns rows per table."""
+        report_ids = graph[gm.REPORT.label].column("id").to_pylist()
+        self.delete_reports(report_ids)
+        specs: Iterable[gm.NodeSpec | gm.RelSpec] = (*gm.NODES, *gm.RELS)
+        for spec in specs:
+            if isinstance(spec, gm.NodeSpec):
+                name, statement = spec.label, gm.merge_node_statement(spec, gm.NEO4J)
+            else:
+                name, statement = spec.type, gm.merge_rel_statement(spec, gm.NEO4J)
+            self._write_batches(statement, "rows", graph[name].to_pylist())
+        logger.info("neo4j database %s: loaded %d reports", self.database, len(report_ids))
+        return {name: t.num_rows for name, t in graph.items()}
+
+    def load_run(self, root: str | Path, run: RunInfo) -> dict[str, int]:
+        return self.load_graph(graph_tables(read_run(root, run), run.run_id))
+
+    def load_documents(self, documents: Sequence[Document], schema: Schema, run: RunInfo,
+                       outcomes: Sequence[ReportOutcome] | None = None) -> dict[str, int]:
+        if outcomes is None:
+            outcomes = [ReportOutcome(d.doc_id, "ok", None, d.source) for d in documents]
+        tables = document_tables(documents, outcomes, schema, run)
+        return self.load_graph(graph_tables(tables, run.run_id))
