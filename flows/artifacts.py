@@ -1,0 +1,126 @@
+"""What a run shows in the Prefect UI: the run summary, the evaluation tables, the training curve.
+
+Pure formatting (`*_rows`, `*_markdown`) is separate from publishing (`publish_*`), so the tables
+are tested without a Prefect server. Artifact keys are lowercase with dashes, as Prefect requires;
+a keyed artifact gets a history across nights in the UI.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from pathlib import Path
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+SUMMARY_COLUMNS = ("inputs", "processed", "extracted", "skipped", "quarantined", "failed")
+_PRF = ("precision", "recall", "f1")
+
+
+def summary_row(summary: Mapping[str, object]) -> dict[str, object]:
+    """The run summary as one table row (reports in, ok, quarantined, failed)."""
+    return {"run_id": summary.get("run_id", ""), **{k: summary.get(k, 0) for k in SUMMARY_COLUMNS}}
+
+
+def publish_run_summary(summary: Mapping[str, object]) -> None:
+    create_table_artifact(
+        table=[summary_row(summary)],
+        key="angiokg-run-summary",
+        description="Reports in, processed (extracted now + already done), quarantined, failed. "
+        "processed + quarantined + failed == inputs.",
+    )
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _prf_cells(scores: Mapping[str, object]) -> list[str]:
+    return [_fmt(scores.get(k, "")) for k in _PRF] + [_fmt(scores.get("support", ""))]
+
+
+def evaluation_markdown(evaluation: Mapping[str, object]) -> str:
+    """Markdown tables from the evaluation JSON: one table per task (ner, rc_gold, rc_predicted),
+    the micro scores first, then one row per type.
+
+    Tolerant of the exact shape: a task is a mapping with P/R/F1 keys and optionally a
+    `per_type` mapping of type -> P/R/F1; other keys are listed as plain facts.
+    """
+    lines: list[str] = ["# Evaluation", ""]
+    facts = []
+    for task, scores in evaluation.items():
+        if not isinstance(scores, Mapping):
+            facts.append(f"- **{task}**: {_fmt(scores)}")
+            continue
+        lines += [f"## {task}", "", "| type | precision | recall | f1 | support |",
+                  "|---|---|---|---|---|"]
+        if any(k in scores for k in _PRF):
+            lines.append("| **all (micro)** | " + " | ".join(_prf_cells(scores)) + " |")
+        per_type = scores.get("per_type") or scores.get("by_type") or {}
+        if isinstance(per_type, Mapping):
+            for type_name, type_scores in sorted(per_type.items()):
+                if isinstance(type_scores, Mapping):
+                    lines.append(f"| {type_name} | " + " | ".join(_prf_cells(type_scores)) + " |")
+        lines.append("")
+    return "\n".join(lines + facts) + "\n"
+
+
+def publish_evaluation(evaluation: Mapping[str, object], model_dir: Path) -> None:
+    create_markdown_artifact(
+        markdown=f"Model: `{model_dir}`\n\n" + evaluation_markdown(evaluation),
+        key="angiokg-evaluation",
+        description="NER and relation P/R/F1 on the test split, overall and per type.",
+    )
+
+
+def training_curve_markdown(png: Path) -> str:
+    """The PNG inlined as a data URI, so the UI shows it with no file server; the path too."""
+    encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+    return f"![training curve](data:image/png;base64,{encoded})\n\nFile: `{png}`\n"
+
+
+def publish_training_curve(png: Path) -> None:
+    create_markdown_artifact(
+        markdown=training_curve_markdown(png),
+        key="angiokg-training-curve",
+        description="Training loss (and dev F1 where recorded) per epoch.",
+    )
+
+
+def plot_training_curve(history: list[Mapping[str, float]], png: Path) -> Path:
+    """Plot each numeric series of `history` (one mapping per epoch) against the epoch number.
+
+    Losses go on the left axis and scores (names containing f1, precision, recall) on the right,
+    because they differ by orders of magnitude.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a worker
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for number, row in enumerate(history, start=1):
+        x = float(row.get("epoch", number))
+        for name, value in row.items():
+            if name != "epoch" and isinstance(value, int | float):
+                series.setdefault(name, []).append((x, float(value)))
+    fig, loss_ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    score_ax = loss_ax.twinx()
+    for name, points in sorted(series.items()):
+        is_score = any(k in name for k in ("f1", "precision", "recall"))
+        ax = score_ax if is_score else loss_ax
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name,
+                linestyle="--" if is_score else "-")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    score_ax.set_ylabel("score")
+    handles = loss_ax.get_legend_handles_labels()
+    score_handles = score_ax.get_legend_handles_labels()
+    if handles[0] or score_handles[0]:
+        loss_ax.legend(handles[0] + score_handles[0], handles[1] + score_handles[1], fontsize=8)
+    loss_ax.set_title("training curve")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
+    return png

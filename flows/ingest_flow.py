@@ -1,0 +1,84 @@
+"""ingest_flow: read -> validate -> quarantine -> split -> stats.
+
+Reading and validating is the expensive step, so it is cached on the corpus's content hash
+(with the schema and the task's source): an unchanged corpus is not read again, even by a
+fresh Prefect database, because the cache record lives in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+
+from flows.parameters import IngestParams
+from flows.state import RunLayout, tree_sha256, write_json_atomic
+from ingest.corpus import CorpusLoad, load_corpus, quarantine
+from ingest.schema import load_schema
+from ingest.split import split_counts, write_manifest
+from ingest.stats import corpus_stats, format_stats
+
+SPLIT_MANIFEST = "splits.csv"
+STATS_JSON = "stats.json"
+STATS_MD = "stats.md"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    corpus_sha256: str
+    reports: int
+    valid: int
+    quarantined: int
+    splits: dict[str, int]
+    split_manifest: Path
+    stats: Path
+    quarantine_dir: Path
+
+
+@task
+def hash_corpus(annotated: Path) -> str:
+    return tree_sha256(annotated)
+
+
+@task(cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
+def read_and_validate(annotated: Path, schema_path: Path | None, corpus_sha256: str) -> CorpusLoad:
+    # corpus_sha256 is unused in the body: it is here so the cache key changes with the content.
+    return load_corpus(annotated, load_schema(schema_path), policy="lenient")
+
+
+@task(cache_policy=NO_CACHE)
+def quarantine_bad(load: CorpusLoad, dest: Path) -> int:
+    quarantine(load.reports, dest)
+    return len(load.quarantined)
+
+
+@task(cache_policy=NO_CACHE)
+def split_reports(load: CorpusLoad, manifest: Path, seed: int) -> dict[str, int]:
+    return split_counts(write_manifest((r.report_id for r in load.valid), manifest, seed))
+
+
+@task(cache_policy=NO_CACHE)
+def describe_corpus(load: CorpusLoad, schema_path: Path | None, folder: Path) -> Path:
+    stats = corpus_stats(load.documents, load_schema(schema_path))
+    write_json_atomic(folder / STATS_JSON, asdict(stats))
+    (folder / STATS_MD).write_text(format_stats(stats) + "\n", encoding="utf-8")
+    return folder / STATS_JSON
+
+
+@flow(name="angiokg-ingest", log_prints=True)
+def ingest_flow(params: IngestParams) -> IngestResult:
+    layout = RunLayout(params.out)
+    corpus_sha256 = hash_corpus(params.annotated)
+    load = read_and_validate.with_options(result_storage=layout.results)(
+        params.annotated, params.schema_path, corpus_sha256)
+    quarantined = quarantine_bad(load, layout.quarantine)
+    splits = split_reports(load, layout.ingest / SPLIT_MANIFEST, params.split_seed)
+    stats = describe_corpus(load, params.schema_path, layout.ingest)
+    result = IngestResult(corpus_sha256, len(load.reports), len(load.valid), quarantined, splits,
+                          layout.ingest / SPLIT_MANIFEST, stats, layout.quarantine)
+    print(f"ingest: {result.reports} reports, {result.valid} valid, {result.quarantined} "
+          f"quarantined; split {json.dumps(splits)}")
+    return result
