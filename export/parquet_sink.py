@@ -369,3 +369,25 @@ def read_run(root: str | Path, run: RunInfo) -> dict[str, pa.Table]:
 
 def run_files(root: str | Path, dataset: str, run: RunInfo) -> list[Path]:
     return sorted(partition_dir(root, dataset, run).glob("part-*.parquet"))
+
+
+def find_run(root: str | Path, run_id: str) -> RunInfo:
+    """The committed run with this id (its date read from the partition path)."""
+    _check_name("run_id", run_id)
+    found = sorted((Path(root) / RECORDS).glob(f"run_date=*/run_id={run_id}"))
+    if not found:
+        raise FileNotFoundError(f"{Path(root) / RECORDS}: no committed run {run_id!r}")
+    if len(found) > 1:
+        raise ValueError(f"run {run_id!r} is committed under several dates: {found}")
+    date = dt.date.fromisoformat(found[0].parent.name.removeprefix("run_date="))
+    return RunInfo(run_id, date)
+
+
+def latest_run(root: str | Path) -> RunInfo:
+    """The most recently committed run (by folder modification time)."""
+    folders = list((Path(root) / RECORDS).glob("run_date=*/run_id=*"))
+    if not folders:
+        raise FileNotFoundError(f"{Path(root) / RECORDS}: no committed run")
+    newest = max(folders, key=lambda p: p.stat().st_mtime)
+    return RunInfo(newest.name.removeprefix("run_id="),
+                   dt.date.fromisoformat(newest.parent.name.removeprefix("run_date=")))

@@ -1,0 +1,126 @@
+"""A neo4j-admin bulk-import bundle written from a run's Parquet datasets.
+
+For the first load of a large archive into an empty Neo4j database: CSV files with Neo4j's
+import headers, one per label and edge type, and `import.sh` with the
+`neo4j-admin database import full` command line that loads them. After the import,
+`after-import.cypher` creates the constraints and indexes (as the online writer does) and, when
+the formula guard was on, undoes its `'` prefixes (see `export.csv_safety`).
+
+    bundle/
+      nodes/Report.csv     id:ID(Report),status,...,:LABEL
+      rels/IN_VESSEL.csv   :START_ID(Finding),:END_ID(Vessel),:TYPE
+      import.sh  after-import.cypher
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from export import graph_model as gm
+from export.csv_safety import write_csv
+from export.graph_tables import graph_tables
+from export.parquet_sink import RunInfo, read_run
+
+logger = logging.getLogger(__name__)
+
+# Import types; DOUBLE as `double`, not `float`, which neo4j-admin stores in 32 bits.
+NEO4J_IMPORT_TYPES = {gm.STRING: "string", gm.DOUBLE: "double", gm.INT64: "long",
+                      gm.BOOLEAN: "boolean"}
+
+
+def _typed(prop: gm.Prop) -> str:
+    return f"{prop.name}:{NEO4J_IMPORT_TYPES[prop.type]}"
+
+
+def node_header(spec: gm.NodeSpec) -> list[str]:
+    return ([f"{spec.key}:ID({spec.label})"] + [_typed(p) for p in spec.props[1:]]
+            + [":LABEL"])
+
+
+def rel_header(spec: gm.RelSpec) -> list[str]:
+    return ([f":START_ID({spec.start.label})", f":END_ID({spec.end.label})"]
+            + [_typed(p) for p in spec.props] + [":TYPE"])
+
+
+@dataclass(frozen=True)
+class Bundle:
+    folder: Path
+    script: Path
+    after_import: Path
+    rows: dict[str, int]
+
+
+def _rows(table: pa.Table, tail: str) -> Iterator[list]:
+    for batch in table.to_batches(max_chunksize=10_000):  # bounded memory on big runs
+        for row in batch.to_pylist():
+            yield [*row.values(), tail]
+
+
+def import_command(folder: Path, database: str) -> list[str]:
+    """The neo4j-admin argument list (database first: required since Neo4j 5.19)."""
+    args = ["neo4j-admin", "database", "import", "full", database,
+            "--id-type=string", "--multiline-fields=true"]
+    args += [f"--nodes={folder / 'nodes' / f'{s.label}.csv'}" for s in gm.NODES]
+    args += [f"--relationships={folder / 'rels' / f'{r.type}.csv'}" for r in gm.RELS]
+    return args
+
+
+def _after_import(guard: bool) -> str:
+    lines = ["// Run once after `neo4j-admin database import full` and starting the database."]
+    lines += [s + ";" for s in gm.neo4j_schema_statements()]
+    if guard:
+        lines.append("// Undo the spreadsheet formula guard: strip one leading ' (csv_safety).")
+        for spec in gm.NODES:
+            for p in spec.props:
+                if p.type == gm.STRING:
+                    lines.append(f"MATCH (n:{spec.label}) WHERE n.{p.name} STARTS WITH \"'\" "
+                                 f"SET n.{p.name} = substring(n.{p.name}, 1);")
+        for rel in gm.RELS:
+            for p in rel.props:
+                if p.type == gm.STRING:
+                    lines.append(f"MATCH ()-[r:{rel.type}]->() WHERE r.{p.name} STARTS WITH "
+                                 f"\"'\" SET r.{p.name} = substring(r.{p.name}, 1);")
+    return "\n".join(lines) + "\n"
+
+
+def write_bundle(graph: Mapping[str, pa.Table], folder: str | Path, *,
+                 database: str = "neo4j", guard: bool = True) -> Bundle:
+    """Write the CSV files, import.sh and after-import.cypher for `graph` into `folder`."""
+    folder = Path(folder)
+    rows = {}
+    for spec in gm.NODES:
+        rows[spec.label] = write_csv(folder / "nodes" / f"{spec.label}.csv", node_header(spec),
+                                     _rows(graph[spec.label], spec.label), guard=guard)
+    for rel in gm.RELS:
+        rows[rel.type] = write_csv(folder / "rels" / f"{rel.type}.csv", rel_header(rel),
+                                   _rows(graph[rel.type], rel.type), guard=guard)
+    script = folder / "import.sh"
+    relative = import_command(Path("."), database)
+    script.write_text(
+        "#!/bin/sh\n"
+        "# Load this bundle into a NEW, empty Neo4j database (neo4j-admin refuses an existing\n"
+        "# one); then start it and run after-import.cypher (e.g. with cypher-shell -f).\n"
+        "set -eu\ncd \"$(dirname \"$0\")\"\n"
+        + " ".join(shlex.quote(a) for a in relative[:5]) + " \\\n  "
+        + " \\\n  ".join(shlex.quote(a) for a in relative[5:]) + "\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    after = folder / "after-import.cypher"
+    after.write_text(_after_import(guard), encoding="utf-8")
+    logger.info("bulk-import bundle in %s: %s", folder,
+                ", ".join(f"{k} {v}" for k, v in rows.items()))
+    return Bundle(folder, script, after, rows)
+
+
+def bundle_from_run(root: str | Path, run: RunInfo, folder: str | Path, *,
+                    database: str = "neo4j", guard: bool = True) -> Bundle:
+    """The bundle for a committed run of the Parquet datasets under `root`."""
+    graph = graph_tables(read_run(root, run), run.run_id)
+    return write_bundle(graph, folder, database=database, guard=guard)

@@ -1,0 +1,66 @@
+import csv
+
+import pandas as pd
+from export_samples import RUN_DATE, coordination_doc, lad_doc, nasty_doc, outcomes_for
+
+from export import graph_model as gm
+from export import parquet_sink as ps
+from export.bulk_import import bundle_from_run, node_header, rel_header
+from export.csv_safety import restore_cell
+from ingest.schema import load_schema
+
+RUN = ps.RunInfo("bulk-1", RUN_DATE, "m")
+
+
+def make_bundle(tmp_path):
+    docs = [lad_doc(), coordination_doc(), nasty_doc()]
+    tables = ps.document_tables(docs, outcomes_for(docs), load_schema(), RUN)
+    ps.write_run(tmp_path / "data", RUN, tables)
+    return bundle_from_run(tmp_path / "data", RUN, tmp_path / "bundle", database="angio")
+
+
+def read(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_headers_follow_neo4j_import_syntax():
+    assert node_header(gm.FINDING)[0] == "id:ID(Finding)"
+    assert "percentage_low:double" in node_header(gm.FINDING)
+    assert "negated:boolean" in node_header(gm.FINDING)
+    assert "degree_start:long" in node_header(gm.FINDING)
+    assert node_header(gm.VESSEL) == ["name:ID(Vessel)", ":LABEL"]
+    assert rel_header(gm.IN_VESSEL) == [":START_ID(Finding)", ":END_ID(Vessel)", ":TYPE"]
+    assert rel_header(gm.RELATED)[:3] == [":START_ID(Mention)", ":END_ID(Mention)",
+                                          "relation:string"]
+
+
+def test_bundle_files_read_back_with_quoting_and_guard(tmp_path):
+    bundle = make_bundle(tmp_path)
+    findings = read(tmp_path / "bundle/nodes/Finding.csv")
+    header, rows = findings[0], findings[1:]
+    assert header == node_header(gm.FINDING)
+    assert len(rows) == bundle.rows["Finding"] == 5
+    assert {r[-1] for r in rows} == {"Finding"}
+    sentences = {restore_cell(r[header.index("sentence:string")]) for r in rows}
+    nasty = nasty_doc().text.split("\n")[0]
+    assert nasty in sentences
+    raw = [r[header.index("sentence:string")] for r in rows]
+    assert all(not v.startswith(("=", "+", "-", "@")) for v in raw)
+    df = pd.read_csv(tmp_path / "bundle/nodes/Finding.csv", keep_default_na=False, dtype=str)
+    assert set(df["percentage_low:double"]) >= {"80.0", "50.0", ""}
+    edges = read(tmp_path / "bundle/rels/AT_SEGMENT.csv")
+    assert edges[0] == [":START_ID(Finding)", ":END_ID(Segment)", ":TYPE"]
+    assert {e[1] for e in edges[1:]} == {"近段"}
+
+
+def test_script_loads_every_file_into_the_named_database(tmp_path):
+    bundle = make_bundle(tmp_path)
+    script = bundle.script.read_text()
+    assert "neo4j-admin database import full angio" in script
+    for spec in gm.NODES:
+        assert f"--nodes=nodes/{spec.label}.csv" in script
+    for rel in gm.RELS:
+        assert f"--relationships=rels/{rel.type}.csv" in script
+    after = bundle.after_import.read_text()
+    assert "IF NOT EXISTS" in after and "substring(n.sentence, 1)" in after
