@@ -144,3 +144,13 @@ def test_relation_names_come_from_the_schema():
     assert kv(records_from_document(d, schema, model_version=None, run_id=None)) == [
         ("前降支", None, "狭窄", None, None, None, False)
     ]
+
+
+def test_schema_without_a_modifier_relation_is_refused_with_what_to_fix():
+    from export.roles import roles_from_schema
+    from ingest.schema import parse_schema
+
+    broken = parse_schema(load_schema().source_text.replace(
+        "Modifier\tArg1:Degree, Arg2:BodyPart", "Modifier\tArg1:Degree, Arg2:Location"))
+    with pytest.raises(ValueError, match="Arg1:Degree, Arg2:BodyPart"):
+        roles_from_schema(broken)
