@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
 from ingest.document import Document, Entity, Relation, Span
 from ingest.schema import load_schema
@@ -47,3 +49,15 @@ class FakeExtractor:
                                           confidence=0.8))
             yield Document(document.doc_id, document.text, tuple(entities), tuple(relations),
                            annotated=False, source=document.source)
+
+
+def train_tiny_model(model_dir: Path, reports: int = 6) -> str:
+    """A real model directory in seconds (the `tiny` profile, one epoch on a few generated
+    reports): it predicts poorly, but through the real `Extractor`; returns its version."""
+    from extraction.train import train_documents
+    from extraction.train_config import profile
+    from ingest.generator import generate_report
+
+    documents = [generate_report(i, 7) for i in range(reports)]
+    config = replace(profile("tiny"), epochs=1)
+    return train_documents(documents, load_schema(), model_dir, config).model_version

@@ -1,0 +1,106 @@
+"""SIGKILL an extraction midway, start it again: every report's output present exactly once.
+
+The run is a real `angiokg extract` process with a real (tiny) model. It is killed as soon as
+its first shard is durable, then started again with the same run id; the result must equal that
+of a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from extraction_fakes import train_tiny_model
+
+from export.parquet_sink import read_dataset
+from extraction.predict import Extractor
+from flows.extract_job import ExtractSettings, run_extraction
+from ingest.generator import generate_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = 40
+# One torch thread per process: the machine is shared, and oversubscribed threads are ~5x slower.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_tiny_model(root / "model")
+        generate_corpus(REPORTS, 11, root / "archive", annotated=False)
+        (root / "archive" / "bad.txt").write_bytes("前降支狭窄".encode("utf-16"))
+        # The reference: the same run, never interrupted (in this process: one start-up less).
+        run_extraction(root / "archive", root / "clean",
+                       Extractor.load(root / "model", device="cpu"),
+                       settings=ExtractSettings(run_id="nightly-1", shard_reports=4,
+                                                batch_size=16))
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+def _extract_cmd(root: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "flows.extract_cli", "extract", str(root / "model"),
+            str(root / "archive"), "--out", str(out), "--run-id", "nightly-1",
+            "--shard-size", "4", "--batch-size", "16", "--device", "cpu"]
+
+
+def _run_to_end(root: Path, out: Path) -> None:
+    done = subprocess.run(_extract_cmd(root, out), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    frame = frame.drop(columns=["run_date"]).astype({"run_id": str})
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_sigkill_midway_then_restart_leaves_each_output_exactly_once(setup):
+    root = setup
+    out = root / "killed"
+    markers = out / "_staging" / "run_id=nightly-1" / "_shards"
+    proc = subprocess.Popen(_extract_cmd(root, out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 300
+        while not (markers.is_dir() and any(markers.glob("*.done"))):
+            assert proc.poll() is None, "the run ended before its first shard was durable"
+            assert time.monotonic() < deadline, "no shard was written in 300 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # Killed midway: nothing was published, so readers see no dataset at all yet.
+    assert not (out / "reports").exists()
+
+    _run_to_end(root, out)
+
+    reports = read_dataset(out, "reports").to_pandas()
+    assert len(reports) == REPORTS + 1 and reports["report_id"].is_unique
+    assert reports.set_index("report_id").loc["bad", "status"] == "quarantined"
+    for dataset, keys in (("reports", ["report_id"]),
+                          ("entities", ["report_id", "entity_id"]),
+                          ("triples", ["report_id", "relation_id"]),
+                          ("records", ["finding_id"])):
+        got = _sorted(read_dataset(out, dataset).to_pandas(), keys)
+        assert not got.duplicated(keys).any(), f"duplicate rows in {dataset}"
+        want = _sorted(read_dataset(root / "clean", dataset).to_pandas(), keys)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-4)
+    leftovers = [p for p in out.rglob("*") if p.is_file() and (
+        p.name.startswith(".") or "tmp" in p.name or "_staging" in p.parts)]
+    assert leftovers == []
