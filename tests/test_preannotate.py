@@ -1,0 +1,66 @@
+"""Pre-annotation writes brat pairs that the corpus validator accepts with zero errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from extraction_fakes import FakeExtractor, train_tiny_model
+
+from extraction.preannotate import preannotate
+from flows.cli import main as angiokg
+from ingest.corpus import load_corpus
+from ingest.generator import generate_corpus
+from ingest.schema import load_schema
+
+
+def _errors(folder):
+    load = load_corpus(folder, load_schema())
+    return load, [f.format() for f in load.findings if f.is_error]
+
+
+def test_predictions_become_valid_ann_files_beside_exact_copies(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    (src / "2024").mkdir(parents=True)
+    texts = {"a": "前降支近段狭窄70%。", "2024/b": "\ufeff回旋支未见狭窄；\r\n右冠通畅。",
+             "c": "结论：冠脉造影未见异常。"}
+    for rid, text in texts.items():
+        (src / f"{rid}.txt").write_bytes(text.encode("utf-8"))
+    (src / "bad.txt").write_bytes("前降支".encode("utf-16"))
+    (src / "boom.txt").write_text("BOOM 前降支狭窄。", encoding="utf-8")
+
+    summary = preannotate(FakeExtractor(), src, out)
+
+    assert summary.written == 4 and summary.entities == 5 and summary.relations == 2
+    assert any("bad.txt" in p and "UTF-16" in p for p in summary.problems)
+    assert any("CUDA" in p for p in summary.problems)  # model failure: copied, empty .ann
+    for rid, text in texts.items():
+        assert (out / f"{rid}.txt").read_bytes() == text.encode("utf-8")
+    assert (out / "boom.ann").read_text(encoding="utf-8") == ""
+    assert not (out / "bad.txt").exists()
+    assert "T1\tBodyPart 0 3\t前降支" in (out / "a.ann").read_text(encoding="utf-8")
+    load, errors = _errors(out)
+    assert errors == [] and len(load.valid) == 4
+
+
+def test_output_folder_must_differ_from_the_input(tmp_path):
+    (tmp_path / "a.txt").write_text("前降支狭窄。", encoding="utf-8")
+    with pytest.raises(ValueError, match="must differ"):
+        preannotate(FakeExtractor(), tmp_path, tmp_path)
+
+
+@pytest.mark.slow
+def test_preannotate_command_with_a_real_model_writes_valid_brat(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared machine: one thread is several times faster here
+    try:
+        train_tiny_model(tmp_path / "model")
+        generate_corpus(12, 5, tmp_path / "in", annotated=False)
+        code = angiokg(["preannotate", str(tmp_path / "model"), str(tmp_path / "in"),
+                        str(tmp_path / "out"), "--device", "cpu"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    load, errors = _errors(tmp_path / "out")
+    assert errors == [] and len(load.valid) == 12
+    for document in load.documents:
+        assert all(document.text[e.start:e.end] == e.text for e in document.entities)
