@@ -1,0 +1,216 @@
+"""The paper's scores: NER, RC with gold entities, RC with predicted entities (micro P/R/F1).
+
+- NER: an entity counts when (type, start, end) matches a gold entity exactly.
+- RC: a relation is the triple (relation type, (arg1 type, start, end), (arg2 type, start, end));
+  it counts only when all of that matches a gold relation. With gold entities (the model only
+  classifies the candidate pairs of gold entities) that is the usual RC score; with predicted
+  entities, a wrong span or type also makes the relation wrong. NoRelation is never a positive
+  class: it is only the absence of a triple.
+
+The metric functions are pure: documents in, counts and scores out. Offsets are the documents'
+own character offsets, so gold and predicted documents of one report compare directly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from ingest.document import Document
+from ingest.examples import candidate_pairs, document_examples
+from ingest.schema import NO_RELATION, Schema
+
+EntityKey = tuple[str, int, int]  # type, start, end
+NerItem = tuple[str, str, int, int]  # doc_id, type, start, end
+RcItem = tuple[str, str, EntityKey, EntityKey]  # doc_id, relation, arg1, arg2
+
+
+@dataclass(frozen=True)
+class Prf:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"precision": self.precision, "recall": self.recall, "f1": self.f1,
+                "tp": self.tp, "fp": self.fp, "fn": self.fn}
+
+
+@dataclass(frozen=True)
+class Scores:
+    overall: Prf
+    per_type: tuple[tuple[str, Prf], ...]  # in the order of the types given
+
+    @property
+    def precision(self) -> float:
+        return self.overall.precision
+
+    @property
+    def recall(self) -> float:
+        return self.overall.recall
+
+    @property
+    def f1(self) -> float:
+        return self.overall.f1
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.overall.to_dict(),
+                "per_type": {name: prf.to_dict() for name, prf in self.per_type}}
+
+
+def score_items(
+    gold: Iterable[tuple], predicted: Iterable[tuple], types: Sequence[str], type_at: int = 1
+) -> Scores:
+    """Micro P/R/F1 of two sets of items; item[type_at] names the item's type."""
+    gold_set, pred_set = set(gold), set(predicted)
+    hits = gold_set & pred_set
+
+    def count(items: set[tuple]) -> Counter[str]:
+        return Counter(item[type_at] for item in items)
+
+    g, p, h = count(gold_set), count(pred_set), count(hits)
+    names = list(types) + sorted((set(g) | set(p)) - set(types))
+    per_type = tuple((t, Prf(h[t], p[t] - h[t], g[t] - h[t])) for t in names)
+    overall = Prf(len(hits), len(pred_set) - len(hits), len(gold_set) - len(hits))
+    return Scores(overall, per_type)
+
+
+def entity_items(document: Document) -> set[NerItem]:
+    return {(document.doc_id, e.type, e.start, e.end) for e in document.entities}
+
+
+def relation_items(document: Document) -> set[RcItem]:
+    by_id = document.entities_by_id()
+    items = set()
+    for r in document.relations:
+        a, b = by_id.get(r.arg1), by_id.get(r.arg2)
+        if a is None or b is None:
+            continue
+        items.add((document.doc_id, r.type, (a.type, a.start, a.end), (b.type, b.start, b.end)))
+    return items
+
+
+def score_ner(gold: Iterable[Document], predicted: Iterable[Document], schema: Schema) -> Scores:
+    g = set().union(*(entity_items(d) for d in gold))
+    p = set().union(*(entity_items(d) for d in predicted))
+    return score_items(g, p, schema.entity_types)
+
+
+def score_rc(gold: Iterable[Document], predicted: Iterable[Document], schema: Schema) -> Scores:
+    """Used for both RC scores: pass predictions made on gold or on predicted entities."""
+    g = set().union(*(relation_items(d) for d in gold))
+    p = set().union(*(relation_items(d) for d in predicted))
+    return score_items(g, p, schema.relation_names)
+
+
+def rc_confusion(
+    gold: Iterable[Document], predicted_on_gold: Iterable[Document], schema: Schema,
+    max_chars: int = 126,
+) -> dict[str, dict[str, int]]:
+    """confusion[gold label][predicted label] over every candidate pair of gold entities.
+
+    Candidates are the pairs of one sentence whose types the schema allows a relation between;
+    `predicted_on_gold[i]` carries the relations predicted between `gold[i]`'s entities.
+    """
+    labels = schema.relation_labels
+    matrix = {g: dict.fromkeys(labels, 0) for g in labels}
+    for gold_doc, pred_doc in zip(gold, predicted_on_gold, strict=True):
+        predicted = {frozenset((r.arg1, r.arg2)): r.type for r in pred_doc.relations}
+        for example in document_examples(gold_doc, schema, max_chars):
+            allowed = set(candidate_pairs(example.mentions, schema))
+            for c in example.candidates:
+                if (c.first, c.second) not in allowed:
+                    continue
+                ids = frozenset((example.mentions[c.first].entity_id,
+                                 example.mentions[c.second].entity_id))
+                guess = predicted.get(ids, NO_RELATION)
+                matrix.setdefault(c.label, dict.fromkeys(labels, 0))
+                matrix[c.label][guess] = matrix[c.label].get(guess, 0) + 1
+    return matrix
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    ner: Scores
+    rc_gold: Scores
+    rc_predicted: Scores
+    confusion: dict[str, dict[str, int]]
+    documents: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"documents": self.documents, "ner": self.ner.to_dict(),
+                "rc_gold": self.rc_gold.to_dict(), "rc_predicted": self.rc_predicted.to_dict(),
+                "rc_confusion": self.confusion}
+
+    def summary(self) -> dict[str, float]:
+        return {"ner_f1": self.ner.f1, "rc_gold_f1": self.rc_gold.f1,
+                "rc_predicted_f1": self.rc_predicted.f1}
+
+
+def evaluate_documents(
+    gold: Sequence[Document],
+    predicted: Sequence[Document],
+    predicted_on_gold: Sequence[Document],
+    schema: Schema,
+    max_chars: int = 126,
+) -> EvaluationReport:
+    return EvaluationReport(
+        ner=score_ner(gold, predicted, schema),
+        rc_gold=score_rc(gold, predicted_on_gold, schema),
+        rc_predicted=score_rc(gold, predicted, schema),
+        confusion=rc_confusion(gold, predicted_on_gold, schema, max_chars),
+        documents=len(gold),
+    )
+
+
+def format_scores(title: str, scores: Scores) -> str:
+    lines = [title, f"{'type':<14}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}"]
+    rows = [*scores.per_type, ("micro", scores.overall)]
+    for name, prf in rows:
+        lines.append(f"{name:<14}{100 * prf.precision:8.2f}{100 * prf.recall:8.2f}"
+                     f"{100 * prf.f1:8.2f}{prf.tp + prf.fn:7d}{prf.tp + prf.fp:7d}")
+    return "\n".join(lines)
+
+
+def format_confusion(matrix: dict[str, dict[str, int]]) -> str:
+    labels = list(matrix)
+    width = max(12, *(len(label) + 2 for label in labels))
+    lines = ["RC confusion (rows: gold, columns: predicted; gold entities)",
+             " " * width + "".join(f"{label:>{width}}" for label in labels)]
+    for g in labels:
+        lines.append(f"{g:<{width}}" + "".join(f"{matrix[g].get(p, 0):>{width}d}" for p in labels))
+    return "\n".join(lines)
+
+
+def format_report(report: EvaluationReport) -> str:
+    return "\n\n".join([
+        f"{report.documents} documents",
+        format_scores("NER (exact type, start, end)", report.ner),
+        format_scores("RC with gold entities", report.rc_gold),
+        format_scores("RC with predicted entities", report.rc_predicted),
+        format_confusion(report.confusion),
+    ])
+
+
+def evaluate_extractor(extractor, documents: Sequence[Document], batch_size: int = 64
+                       ) -> EvaluationReport:
+    """Score an `extraction.predict.Extractor` (or anything with its two methods) on gold docs."""
+    gold = list(documents)
+    bare = [replace(d, entities=(), relations=(), others=()) for d in gold]
+    predicted = list(extractor.extract(bare, batch_size=batch_size))
+    on_gold = [extractor.predict_relations_gold(d) for d in gold]
+    return evaluate_documents(gold, predicted, on_gold, extractor.schema, extractor.max_chars)

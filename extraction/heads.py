@@ -1,0 +1,119 @@
+"""The two task heads: a CRF over BIEOS tags for NER, and the [CLS] classifier for RC.
+
+NER: emissions H_p = H_N^ner[1:T]·W + b (every token but [CLS]) into pytorch-crf's `CRF`.
+Only the sentence's characters are inside the CRF mask; [SEP] and padding are outside it.
+Transitions a well-formed BIEOS sequence cannot contain (O->I-x, B-x->B-y, ...; also a start on
+I/E or an end on B/I) get a large negative score through a parametrization of the CRF's own
+parameters, so they are forbidden in training (the partition function ignores them) and in
+Viterbi decoding alike. The gold path never uses one, so the penalty costs no accuracy.
+
+RC: p(r | pair) = softmax(tanh(H_N^rc[0]·W1 + b1)·W2 + b2) over the schema's relation labels,
+NoRelation first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torchcrf import CRF
+
+from ingest.bieos import allowed_end, allowed_start, allowed_transitions
+
+FORBIDDEN = -10_000.0  # exp(-1e4) is 0 in float32, and finite: no NaN in logsumexp
+
+
+class _AddPenalty(nn.Module):
+    """Parametrization: the CRF sees `raw + penalty` (penalty is 0 or FORBIDDEN)."""
+
+    def __init__(self, penalty: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("penalty", penalty)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw + self.penalty
+
+
+def transition_penalties(
+    tags: Sequence[str],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(start (C,), transitions (C, C) indexed [from, to], end (C,)): 0 allowed, FORBIDDEN not."""
+    allowed = allowed_transitions(tags)
+    starts, ends = allowed_start(tags), allowed_end(tags)
+    trans = torch.tensor(
+        [[0.0 if (a, b) in allowed else FORBIDDEN for b in tags] for a in tags]
+    )
+    start = torch.tensor([0.0 if t in starts else FORBIDDEN for t in tags])
+    end = torch.tensor([0.0 if t in ends else FORBIDDEN for t in tags])
+    return start, trans, end
+
+
+def constrained_crf(tags: Sequence[str]) -> CRF:
+    crf = CRF(len(tags), batch_first=True)
+    start, trans, end = transition_penalties(tags)
+    parametrize.register_parametrization(crf, "start_transitions", _AddPenalty(start))
+    parametrize.register_parametrization(crf, "transitions", _AddPenalty(trans))
+    parametrize.register_parametrization(crf, "end_transitions", _AddPenalty(end))
+    return crf
+
+
+def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """p(tag_t = c | sentence) by forward-backward, (B, L, C); rows outside `mask` are junk.
+
+    emissions (B, L, C) float, mask (B, L) bool with every sentence a non-empty prefix.
+    """
+    start, trans, end = crf.start_transitions, crf.transitions, crf.end_transitions
+    batch, length, _ = emissions.shape
+    alphas = [start + emissions[:, 0]]  # (B, C) each
+    for t in range(1, length):
+        step = torch.logsumexp(alphas[-1].unsqueeze(2) + trans + emissions[:, t].unsqueeze(1), 1)
+        alphas.append(torch.where(mask[:, t : t + 1], step, alphas[-1]))
+    betas = [end.expand(batch, -1)]
+    for t in range(length - 2, -1, -1):
+        step = torch.logsumexp(trans + (emissions[:, t + 1] + betas[0]).unsqueeze(1), 2)
+        betas.insert(0, torch.where(mask[:, t + 1 : t + 2], step, end.expand(batch, -1)))
+    alpha = torch.stack(alphas, 1)
+    beta = torch.stack(betas, 1)
+    log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # alphas carry the last real step forward
+    return torch.exp(alpha + beta - log_z.view(batch, 1, 1))
+
+
+class NerHead(nn.Module):
+    def __init__(self, hidden_size: int, tags: Sequence[str], dropout: float = 0.1) -> None:
+        super().__init__()
+        self.tags = tuple(tags)
+        self.dropout = nn.Dropout(dropout)
+        self.emit = nn.Linear(hidden_size, len(self.tags))
+        self.crf = constrained_crf(self.tags)
+
+    def emissions(self, ner_hidden: torch.Tensor, char_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, C) float32 for the L = char_mask.shape[1] character tokens 1..L."""
+        chars = ner_hidden[:, 1 : 1 + char_mask.shape[1]]
+        return self.emit(self.dropout(chars)).float()
+
+    def loss(
+        self, emissions: torch.Tensor, tags: torch.Tensor, char_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """-log p(L'|S), mean over sentences."""
+        return -self.crf(emissions, tags, mask=char_mask, reduction="mean")
+
+    def decode(
+        self, emissions: torch.Tensor, char_mask: torch.Tensor
+    ) -> tuple[list[list[int]], torch.Tensor]:
+        """(best tag ids per sentence, marginals (B, L, C))."""
+        paths = self.crf.decode(emissions, mask=char_mask)
+        return paths, crf_marginals(self.crf, emissions, char_mask)
+
+
+class RcHead(nn.Module):
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, cls: torch.Tensor) -> torch.Tensor:
+        """Logits (P, R) from the per-pair [CLS] states (P, H)."""
+        return self.out(self.dropout(torch.tanh(self.dense(self.dropout(cls))))).float()

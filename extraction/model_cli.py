@@ -1,0 +1,152 @@
+"""`angiokg tokenizer build`, `pretrain`, `train`, `evaluate`: the model's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    tok = subparsers.add_parser("tokenizer", help="character vocabulary for the model")
+    tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    build = tok_sub.add_parser("build", help="WordPiece vocabulary from report text")
+    build.add_argument("source", help="brat corpus or report archive (folder, zip, tar.gz, ...)")
+    build.add_argument("--out", required=True, help="directory for vocab.txt + tokenizer files")
+    build.add_argument("--vocab-size", type=int, default=8000)
+    build.set_defaults(handler=_tokenizer_build)
+
+    pre = subparsers.add_parser("pretrain", help="MLM pre-training of a small BERT on reports")
+    pre.add_argument("archive", help="unlabelled reports (folder of .txt, zip, tar.gz, ...)")
+    pre.add_argument("--tokenizer", required=True, help="directory from `tokenizer build`")
+    pre.add_argument("--out", required=True, help="checkpoint directory (save_pretrained)")
+    _config_args(pre)
+    pre.add_argument("--quick", action="store_true", help="a few dozen steps: a smoke test")
+    pre.add_argument("--epochs", type=int, help="override pretrain_epochs")
+    pre.add_argument("--max-steps", type=int, help="override pretrain_max_steps")
+    pre.set_defaults(handler=_pretrain)
+
+    tr = subparsers.add_parser("train", help="fine-tune the focused attention model")
+    tr.add_argument("corpus", help="brat corpus folder (.txt + .ann)")
+    tr.add_argument("--out", required=True, help="model directory to write")
+    _config_args(tr)
+    tr.add_argument("--bert", help="BERT checkpoint directory (e.g. bert-base-chinese); "
+                    "default: build a tokenizer and pre-train a small BERT on the corpus text")
+    tr.add_argument("--archive", help="extra unlabelled reports for pre-training")
+    tr.add_argument("--schema", help="annotation.conf (default: the bundled one)")
+    tr.set_defaults(handler=_train)
+
+    ev = subparsers.add_parser("evaluate", help="score a model as the paper does")
+    ev.add_argument("model_dir")
+    ev.add_argument("corpus", help="brat corpus folder")
+    ev.add_argument("--split", default="test", choices=("train", "dev", "test", "all"),
+                    help="which side of the model's own split (default test)")
+    ev.add_argument("--json", help="also write the tables as JSON here")
+    ev.add_argument("--schema", help="annotation.conf (default: the bundled one)")
+    ev.add_argument("--device")
+    ev.set_defaults(handler=_evaluate)
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    from extraction.train_config import PROFILES
+
+    parser.add_argument("--config", help="JSON or YAML file of TrainConfig keys")
+    parser.add_argument("--profile", choices=sorted(PROFILES),
+                        help="named configuration (default: default)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+
+
+def _config(args: argparse.Namespace):
+    from extraction.train_config import load_config
+
+    config = load_config(args.config, args.profile)
+    if args.device:
+        config = replace(config, device=args.device)
+    return config
+
+
+def _texts(source: str) -> list[str]:
+    from extraction.archive import iter_reports
+
+    texts = [r.text for r in iter_reports(source) if r.text is not None]
+    if not texts:
+        raise SystemExit(f"{source}: no readable report text found")
+    return texts
+
+
+def _tokenizer_build(args: argparse.Namespace) -> int:
+    from extraction.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(_texts(args.source), args.out, args.vocab_size)
+    print(f"{args.out}: {len(tokenizer)} tokens")
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from extraction.pretrain import pretrain_mlm, text_sentences
+    from extraction.tokenizer import CharTokenizer
+
+    config = _config(args)
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    pre = config.pretrain
+    if args.quick:
+        pre = replace(pre, epochs=1, max_steps=30)
+    if args.epochs is not None:
+        pre = replace(pre, epochs=args.epochs)
+    if args.max_steps is not None:
+        pre = replace(pre, max_steps=args.max_steps)
+    tokenizer = CharTokenizer.from_dir(args.tokenizer)
+    sentences = text_sentences(_texts(args.archive), config.max_chars)
+    result = pretrain_mlm(sentences, tokenizer, args.out, config.bert_size, pre, config.device)
+    print(f"{result.out_dir}: {result.steps} steps over {result.sentences} sentences in "
+          f"{result.seconds:.0f}s, last MLM loss {result.final_loss:.3f}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from extraction.train import train
+    from ingest.schema import load_schema
+
+    result = train(args.corpus, args.out, _config(args), bert_dir=args.bert,
+                   archive=args.archive, schema=load_schema(args.schema))
+    print(f"{result.model_dir}: {result.model_version} in {result.seconds:.0f}s")
+    test = result.metrics.get("test")
+    if test:
+        print("test F1: " + ", ".join(f"{k} {100 * test[k]['f1']:.2f}"
+                                      for k in ("ner", "rc_gold", "rc_predicted")))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from extraction.evaluate import evaluate_extractor, format_report
+    from extraction.predict import Extractor
+    from extraction.train import read_corpus, split_documents
+    from ingest.schema import load_schema
+
+    schema = load_schema(args.schema)
+    extractor = Extractor.load(args.model_dir, device=args.device, schema=schema)
+    seed = _split_seed(Path(args.model_dir))
+    documents = read_corpus(args.corpus, schema)
+    if args.split != "all":
+        documents = split_documents(documents, seed)[args.split]
+    if not documents:
+        raise SystemExit(f"{args.corpus}: no report falls in the {args.split} split")
+    report = evaluate_extractor(extractor, documents)
+    print(f"model {extractor.model_version}, split {args.split}")
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1) + "\n",
+                                   encoding="utf-8")
+    return 0
+
+
+def _split_seed(model_dir: Path) -> int:
+    config = json.loads((model_dir / "train_config.json").read_text(encoding="utf-8"))
+    return int(config.get("split_seed", 42))

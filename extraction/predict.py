@@ -1,0 +1,253 @@
+"""Documents in, the same documents with predicted entities and relations out.
+
+`Extractor.extract` reads each report's sentences (the guideline's boundaries, long ones cut at
+`max_chars`), tags every character with the CRF, turns the BIEOS path into entities, and
+classifies the candidate pairs of predicted entities the schema allows, reusing the lower
+layers' output of the NER pass (layers 1..N-K run once per sentence).
+
+- Entity offsets are offsets into the ORIGINAL report text (sentence start + character offset),
+  `entity.text == document.text[start:end]`; ids are T1, T2, ... in text order.
+- Entity confidence: the smallest CRF marginal p(tag_i | sentence) of the entity's decoded tags
+  over its characters (forward-backward), i.e. how sure the model is of its least certain
+  character; a probability in (0, 1].
+- Relation: the label is the most probable of NoRelation and the relations the schema allows
+  between the two types; its softmax probability is the confidence. The direction (Arg1/Arg2)
+  comes from the schema's argument types. NoRelation is not emitted.
+
+Work is streamed: at most `batch_size` sentences' tensors exist at a time, and documents are
+yielded in input order as soon as their sentences are done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from extraction.batching import EncodedSentence, collate, pair_span
+from extraction.bert_factory import pick_device
+from extraction.model import FocusedAttentionModel
+from extraction.str_encoder import PairIndex
+from extraction.tokenizer import CharTokenizer
+from ingest.bieos import decode
+from ingest.document import Document, Entity, Relation, Span
+from ingest.examples import Mention, SentenceSpan, candidate_pairs, document_examples, sentences_of
+from ingest.schema import NO_RELATION, Schema
+
+
+@dataclass(frozen=True)
+class PredictedRelation:
+    first: int  # mention indexes within the sentence, text order
+    second: int
+    label: str
+    first_is_arg1: bool
+    confidence: float
+
+
+@dataclass(frozen=True)
+class SentencePrediction:
+    mentions: tuple[Mention, ...]  # entity_id empty; offsets relative to the sentence
+    confidences: tuple[float, ...]
+    relations: tuple[PredictedRelation, ...]
+
+
+class Extractor:
+    def __init__(
+        self,
+        model: FocusedAttentionModel,
+        tokenizer: CharTokenizer,
+        schema: Schema,
+        model_version: str = "unsaved",
+        max_chars: int = 126,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.device = torch.device(device) if device is not None else pick_device()
+        self.model = model.to(self.device)
+        self.tokenizer = tokenizer
+        self.schema = schema
+        self.model_version = model_version
+        self.max_chars = max_chars
+        self._label_index = {label: i for i, label in enumerate(model.relation_labels)}
+
+    @classmethod
+    def load(
+        cls, model_dir: str | Path, device: str | None = None, schema: Schema | None = None
+    ) -> Extractor:
+        from extraction.model_dir import load_model_dir
+
+        loaded = load_model_dir(model_dir, schema=schema)
+        return cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
+                   loaded.config.max_chars, device)
+
+    # --- public --------------------------------------------------------------------------
+
+    def extract(self, documents: Iterable[Document], batch_size: int = 64) -> Iterator[Document]:
+        """Each document with predicted entities and relations, in input order."""
+        pending: list[tuple[Document, list[SentenceSpan]]] = []
+        count = 0
+        for document in documents:
+            sentences = sentences_of(replace(document, entities=(), relations=()), self.max_chars)
+            pending.append((document, sentences))
+            count += len(sentences)
+            if count >= batch_size:
+                yield from self._finish(pending, batch_size)
+                pending, count = [], 0
+        if pending:
+            yield from self._finish(pending, batch_size)
+
+    def predict_relations_gold(self, document: Document) -> Document:
+        """The document's gold entities with relations predicted between them (RC evaluation)."""
+        examples = document_examples(document, self.schema, self.max_chars)
+        relations: list[Relation] = []
+        if examples:
+            results = self._classify(
+                [e.sentence.text for e in examples], [e.mentions for e in examples]
+            )
+            for example, found in zip(examples, results, strict=True):
+                for rel in found:
+                    first = example.mentions[rel.first].entity_id
+                    second = example.mentions[rel.second].entity_id
+                    arg1, arg2 = (first, second) if rel.first_is_arg1 else (second, first)
+                    relations.append(Relation(f"R{len(relations) + 1}", rel.label, arg1, arg2,
+                                              rel.confidence))
+        return replace(document, relations=tuple(relations), others=())
+
+    def predict_sentences(self, texts: Sequence[str]) -> list[SentencePrediction]:
+        """Entities and relations of each sentence text (one batch; keep it small)."""
+        if not texts:
+            return []
+        self.model.eval()
+        encoded = [self._encode(t) for t in texts]
+        batch = collate(encoded, self.tokenizer.pad_id).to(self.device)
+        with self._autocast():
+            ner = self.model.tag(batch.input_ids, batch.attention_mask, batch.char_mask)
+        marginals = ner.marginals.float().cpu()
+        mentions_per, confidences_per = [], []
+        for b, (text, path) in enumerate(zip(texts, ner.paths, strict=True)):
+            tags = [self.model.tags[i] for i in path]
+            mentions, confidences = [], []
+            for entity_type, start, end in decode(tags):
+                probs = marginals[b, torch.arange(start, end), torch.tensor(path[start:end])]
+                mentions.append(Mention("", entity_type, start, end, text[start:end]))
+                confidences.append(float(probs.min()))
+            mentions_per.append(tuple(mentions))
+            confidences_per.append(tuple(confidences))
+        relations = self._relations_from_lower(
+            ner.lower, batch.attention_mask, batch.input_ids, mentions_per
+        )
+        return [SentencePrediction(m, c, r)
+                for m, c, r in zip(mentions_per, confidences_per, relations, strict=True)]
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.device.type == "cuda")
+
+    def _encode(self, text: str) -> EncodedSentence:
+        return EncodedSentence(tuple(self.tokenizer.encode(text)), None, (), ())
+
+    def _finish(
+        self, pending: list[tuple[Document, list[SentenceSpan]]], batch_size: int
+    ) -> Iterator[Document]:
+        flat = [s for _, sentences in pending for s in sentences]
+        # Length-sorted mini-batches pad little; results go back to their sentence.
+        order = sorted(range(len(flat)), key=lambda i: len(flat[i].text))
+        results: list[SentencePrediction | None] = [None] * len(flat)
+        for k in range(0, len(order), batch_size):
+            chunk = order[k : k + batch_size]
+            for i, prediction in zip(chunk, self.predict_sentences([flat[i].text for i in chunk]),
+                                     strict=True):
+                results[i] = prediction
+        at = 0
+        for document, sentences in pending:
+            mine = results[at : at + len(sentences)]
+            at += len(sentences)
+            yield self._document(document, sentences, mine)  # type: ignore[arg-type]
+
+    def _document(
+        self,
+        document: Document,
+        sentences: Sequence[SentenceSpan],
+        predictions: Sequence[SentencePrediction],
+    ) -> Document:
+        entities: list[Entity] = []
+        relations: list[Relation] = []
+        for sentence, prediction in zip(sentences, predictions, strict=True):
+            ids = []
+            for mention, confidence in zip(prediction.mentions, prediction.confidences,
+                                           strict=True):
+                start, end = sentence.start + mention.start, sentence.start + mention.end
+                entity_id = f"T{len(entities) + 1}"
+                ids.append(entity_id)
+                entities.append(Entity(entity_id, mention.type, (Span(start, end),),
+                                       document.text[start:end], confidence))
+            for rel in prediction.relations:
+                first, second = ids[rel.first], ids[rel.second]
+                arg1, arg2 = (first, second) if rel.first_is_arg1 else (second, first)
+                relations.append(Relation(f"R{len(relations) + 1}", rel.label, arg1, arg2,
+                                          rel.confidence))
+        return replace(document, entities=tuple(entities), relations=tuple(relations),
+                       others=(), annotated=True)
+
+    def _classify(
+        self, texts: Sequence[str], mentions: Sequence[Sequence[Mention]], batch_size: int = 64
+    ) -> list[tuple[PredictedRelation, ...]]:
+        """Relations between given mentions (gold entities), batch by batch."""
+        self.model.eval()
+        out: list[tuple[PredictedRelation, ...]] = []
+        for k in range(0, len(texts), batch_size):
+            encoded = [self._encode(t) for t in texts[k : k + batch_size]]
+            batch = collate(encoded, self.tokenizer.pad_id).to(self.device)
+            with torch.no_grad(), self._autocast():
+                lower = self.model.encoder.lower(batch.input_ids, batch.attention_mask)
+            out.extend(self._relations_from_lower(
+                lower, batch.attention_mask, batch.input_ids, mentions[k : k + batch_size]
+            ))
+        return out
+
+    def _relations_from_lower(
+        self,
+        lower: torch.Tensor,
+        attention_mask: torch.Tensor,
+        input_ids: torch.Tensor,
+        mentions_per: Sequence[Sequence[Mention]],
+    ) -> list[tuple[PredictedRelation, ...]]:
+        index: list[tuple[int, int, int]] = []  # sentence, first, second
+        spans = []
+        for b, mentions in enumerate(mentions_per):
+            for i, j in candidate_pairs(mentions, self.schema):
+                index.append((b, i, j))
+                spans.append((b, *pair_span(mentions[i].start, mentions[i].end,
+                                            mentions[j].start, mentions[j].end)))
+        found: list[list[PredictedRelation]] = [[] for _ in mentions_per]
+        if not index:
+            return [tuple(f) for f in found]
+        cols = [torch.tensor([s[c] for s in spans], dtype=torch.long, device=self.device)
+                for c in range(5)]
+        with self._autocast():
+            probs = self.model.relation_probs(lower, attention_mask, PairIndex(*cols), input_ids)
+        probs = probs.float().cpu()
+        for row, (b, i, j) in enumerate(index):
+            a, c = mentions_per[b][i], mentions_per[b][j]
+            choice = self._decide(probs[row], a.type, c.type)
+            if choice is not None:
+                label, first_is_arg1, confidence = choice
+                found[b].append(PredictedRelation(i, j, label, first_is_arg1, confidence))
+        return [tuple(f) for f in found]
+
+    def _decide(
+        self, probs: torch.Tensor, first_type: str, second_type: str
+    ) -> tuple[str, bool, float] | None:
+        """(label, first_is_arg1, probability) of the best schema-allowed label; None if none."""
+        best_label, best_dir = NO_RELATION, True
+        best_p = float(probs[self._label_index[NO_RELATION]])
+        for name, first_is_arg1 in self.schema.relations_between(first_type, second_type):
+            p = float(probs[self._label_index[name]])
+            if p > best_p:
+                best_label, best_p, best_dir = name, p, first_is_arg1
+        if best_label == NO_RELATION:
+            return None
+        return best_label, best_dir, best_p

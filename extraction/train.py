@@ -1,0 +1,288 @@
+"""`angiokg train`: brat corpus -> a model directory, read top to bottom.
+
+1. Load the corpus (quarantined reports are left out) and split it by report id (8:1:1, seeded).
+2. Encoder: the `--bert` checkpoint, or a WordPiece vocabulary built from the training text and
+   a small BERT pre-trained by MLM on that text (plus an unlabelled archive when given).
+3. Sentence examples: BIEOS tags and candidate pairs; NoRelation pairs of the train split kept
+   at `no_relation_keep_rate` (the paper's 0.15); dev and test keep every pair.
+4. Fine-tune the focused attention model: AdamW, warm-up then linear decay, gradient clipping;
+   after each epoch score dev as the paper does and keep the best epoch (early stopping).
+5. Score the test split with the best weights and write the model directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import BertModel, get_linear_schedule_with_warmup
+
+from extraction.batching import EncodedSentence, collate, encode_example, length_batches
+from extraction.bert_factory import load_bert, new_bert, pick_device
+from extraction.evaluate import EvaluationReport, evaluate_extractor
+from extraction.model import FocusedAttentionModel
+from extraction.model_dir import save_model_dir
+from extraction.predict import Extractor
+from extraction.pretrain import pretrain_mlm, text_sentences
+from extraction.str_encoder import StrEncoder
+from extraction.tokenizer import CharTokenizer, build_tokenizer
+from extraction.train_config import TrainConfig
+from ingest.bieos import tag_set
+from ingest.document import Document
+from ingest.examples import SentenceExample, document_examples, downsample_no_relation
+from ingest.schema import Schema, load_schema
+from ingest.split import SIDES, assign_split
+
+logger = logging.getLogger(__name__)
+LOG_FILE = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path
+    model_version: str
+    metrics: dict
+    seconds: float
+
+
+def split_documents(documents: Iterable[Document], seed: int) -> dict[str, list[Document]]:
+    sides: dict[str, list[Document]] = {side: [] for side in SIDES}
+    for document in documents:
+        sides[assign_split(document.doc_id, seed)].append(document)
+    return sides
+
+
+def read_corpus(corpus_dir: str | Path, schema: Schema) -> list[Document]:
+    from ingest.corpus import load_corpus
+
+    load = load_corpus(corpus_dir, schema, policy="lenient")
+    if load.quarantined:
+        logger.warning("%s: %d of %d reports quarantined (errors); training without them",
+                       corpus_dir, len(load.quarantined), len(load.reports))
+    documents = list(load.documents)
+    if not documents:
+        raise ValueError(f"{corpus_dir}: no valid annotated report; check it with "
+                         "`angiokg validate`")
+    return documents
+
+
+def archive_texts(archive: str | Path | None) -> list[str]:
+    if archive is None:
+        return []
+    from extraction.archive import iter_reports
+
+    return [r.text for r in iter_reports(archive) if r.text is not None]
+
+
+def prepare_encoder(
+    config: TrainConfig, texts: Sequence[str], work_dir: Path, bert_dir: str | Path | None
+) -> tuple[BertModel, CharTokenizer, dict[str, float]]:
+    """(encoder, tokenizer, timings): a given checkpoint, else one built from `texts`."""
+    if bert_dir is not None:
+        return load_bert(bert_dir), CharTokenizer.from_dir(bert_dir), {}
+    began = time.monotonic()
+    tokenizer = build_tokenizer(texts, work_dir / "tokenizer", config.vocab_size)
+    timings = {"tokenizer_seconds": time.monotonic() - began}
+    if config.pretrain_epochs <= 0:
+        torch.manual_seed(config.seed)
+        return new_bert(len(tokenizer), config.bert_size), tokenizer, timings
+    sentences = text_sentences(texts, config.max_chars)
+    result = pretrain_mlm(sentences, tokenizer, work_dir / "pretrained", config.bert_size,
+                          config.pretrain, config.device)
+    timings["pretrain_seconds"] = result.seconds
+    timings["pretrain_steps"] = result.steps
+    timings["pretrain_final_loss"] = result.final_loss
+    return load_bert(result.out_dir), tokenizer, timings
+
+
+def examples_of(documents: Iterable[Document], schema: Schema, max_chars: int
+                ) -> list[SentenceExample]:
+    return [ex for d in documents for ex in document_examples(d, schema, max_chars)]
+
+
+def allowed_candidates_only(examples: Iterable[SentenceExample], schema: Schema
+                            ) -> list[SentenceExample]:
+    """Drop pairs whose types no relation allows: prediction never asks the classifier about
+    them (the schema already says NoRelation), so training on them only dilutes the hard
+    negatives, e.g. a Degree and the wrong vessel of the same sentence."""
+    result = []
+    for ex in examples:
+        kept = tuple(c for c in ex.candidates
+                     if schema.pair_allowed(ex.mentions[c.first].type, ex.mentions[c.second].type))
+        result.append(replace(ex, candidates=kept))
+    return result
+
+
+def _optimizer(model: FocusedAttentionModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """Encoder and heads at their own rates; no weight decay on biases and LayerNorm."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = not name.startswith("encoder.")
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "crf" in name
+        groups.setdefault((is_head, no_decay), []).append(param)
+    return torch.optim.AdamW([
+        {"params": params,
+         "lr": config.head_learning_rate if is_head else config.learning_rate,
+         "weight_decay": 0.0 if no_decay else config.weight_decay}
+        for (is_head, no_decay), params in groups.items()
+    ])
+
+
+def _dev_score(report: EvaluationReport, metric: str) -> float:
+    if metric == "ner":
+        return report.ner.f1
+    if metric == "rc":
+        return report.rc_predicted.f1
+    return (report.ner.f1 + report.rc_predicted.f1) / 2
+
+
+def fit(
+    model: FocusedAttentionModel,
+    tokenizer: CharTokenizer,
+    schema: Schema,
+    train: Sequence[EncodedSentence],
+    dev: Sequence[Document],
+    config: TrainConfig,
+    log_path: Path | None = None,
+    device: torch.device | None = None,
+) -> list[dict]:
+    """Fine-tune in place; leaves the best dev epoch's weights in `model`; returns the log."""
+    device = device or pick_device(config.device)
+    model.to(device)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    lengths = [s.num_chars for s in train]
+    steps_per_epoch = len(length_batches(lengths, config.batch_size))
+    total = max(1, steps_per_epoch * config.epochs)
+    optimizer = _optimizer(model, config)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    use_bf16 = device.type == "cuda"
+    extractor = Extractor(model, tokenizer, schema, max_chars=config.max_chars, device=device)
+    history: list[dict] = []
+    best_score, best_state, best_epoch, waited = -1.0, None, 0, 0
+    began = time.monotonic()
+    quiet = not sys.stderr.isatty()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        sums = {"loss": 0.0, "ner_loss": 0.0, "rc_loss": 0.0}
+        batches = length_batches(lengths, config.batch_size, rng)
+        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", disable=quiet, unit="batch")
+        for indexes in bar:
+            batch = collate([train[i] for i in indexes], tokenizer.pad_id).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                losses = model.losses(batch)
+            optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            sums["loss"] += float(losses.total.detach())
+            sums["ner_loss"] += float(losses.ner.detach()) if losses.ner is not None else 0.0
+            sums["rc_loss"] += float(losses.rc.detach()) if losses.rc is not None else 0.0
+            bar.set_postfix(loss=f"{float(losses.total.detach()):.3f}")
+        entry: dict = {"epoch": epoch, **{k: v / max(1, len(batches)) for k, v in sums.items()},
+                       "lr": schedule.get_last_lr()[0]}
+        if dev:
+            report = evaluate_extractor(extractor, dev)
+            entry["dev"] = report.summary()
+            score = _dev_score(report, config.early_stop_metric)
+        else:
+            score = float(epoch)  # nothing to stop on: the last epoch is the best
+        entry["seconds"] = time.monotonic() - began
+        history.append(entry)
+        logger.info("epoch %d: %s", epoch, json.dumps(entry))
+        if log_path is not None:
+            with log_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+        if score > best_score:
+            best_score, best_epoch, waited = score, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            waited += 1
+            if waited >= config.patience:
+                logger.info("early stop after epoch %d (best %d)", epoch, best_epoch)
+                break
+        if config.max_train_seconds is not None and entry["seconds"] > config.max_train_seconds:
+            logger.info("fine-tuning stopped at its time cap after epoch %d", epoch)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history.append({"best_epoch": best_epoch, "best_dev_score": best_score})
+    return history
+
+
+def train_documents(
+    documents: Sequence[Document],
+    schema: Schema,
+    out_dir: str | Path,
+    config: TrainConfig,
+    bert_dir: str | Path | None = None,
+    extra_texts: Sequence[str] = (),
+) -> TrainResult:
+    began = time.monotonic()
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    out = Path(out_dir)
+    work = out.with_name(f".{out.name}.work")
+    work.mkdir(parents=True, exist_ok=True)
+    sides = split_documents(documents, config.split_seed)
+    logger.info("split: %s", {k: len(v) for k, v in sides.items()})
+    texts = [d.text for d in sides["train"]] + list(extra_texts)
+    bert, tokenizer, timings = prepare_encoder(config, texts, work, bert_dir)
+    tags = tag_set(schema.entity_types)
+    labels = schema.relation_labels
+    torch.manual_seed(config.seed)
+    encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,  # type: ignore[arg-type]
+                         rc_strategy=config.rc_strategy)  # type: ignore[arg-type]
+    model = FocusedAttentionModel(encoder, tags, labels, config.mode, config.dropout)
+    train_examples = examples_of(sides["train"], schema, config.max_chars)
+    if config.rc_train_pairs == "allowed":
+        train_examples = allowed_candidates_only(train_examples, schema)
+    train_examples = downsample_no_relation(train_examples, config.no_relation_keep_rate,
+                                            config.seed)
+    tag_index = {t: i for i, t in enumerate(tags)}
+    label_index = {r: i for i, r in enumerate(labels)}
+    encoded = [encode_example(ex, tokenizer, tag_index, label_index) for ex in train_examples]
+    log_path = work / LOG_FILE
+    log_path.unlink(missing_ok=True)
+    fit_began = time.monotonic()
+    device = pick_device(config.device)
+    history = fit(model, tokenizer, schema, encoded, sides["dev"], config, log_path, device)
+    timings["finetune_seconds"] = time.monotonic() - fit_began
+    metrics: dict = {"split": {k: len(v) for k, v in sides.items()},
+                     "train_sentences": len(encoded),
+                     "train_pairs": sum(len(s.pairs) for s in encoded),
+                     "best_epoch": history[-1]["best_epoch"], "device": str(device)}
+    extractor = Extractor(model, tokenizer, schema, max_chars=config.max_chars, device=device)
+    for side in ("dev", "test"):
+        if sides[side]:
+            metrics[side] = evaluate_extractor(extractor, sides[side]).to_dict()
+    timings["total_seconds"] = time.monotonic() - began
+    metrics["timings"] = timings
+    version = save_model_dir(out, model.cpu(), tokenizer, schema, config, metrics)
+    (out / LOG_FILE).write_bytes(log_path.read_bytes())
+    return TrainResult(out, version, metrics, time.monotonic() - began)
+
+
+def train(
+    corpus_dir: str | Path,
+    out_dir: str | Path,
+    config: TrainConfig,
+    bert_dir: str | Path | None = None,
+    archive: str | Path | None = None,
+    schema: Schema | None = None,
+) -> TrainResult:
+    schema = schema or load_schema()
+    return train_documents(read_corpus(corpus_dir, schema), schema, out_dir, config, bert_dir,
+                           archive_texts(archive))

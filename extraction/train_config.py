@@ -1,0 +1,174 @@
+"""Every knob of a training run in one frozen dataclass, with named profiles.
+
+A config is saved into the model directory (`train_config.json`) so a model says how it was made.
+Files may be JSON or YAML; unknown keys are an error (a typo must not silently train a default).
+
+Profiles:
+- `tiny`: tests; seconds. A toy encoder, no pre-training.
+- `sample-quick`: the README's main job on the bundled 300-report sample; about two minutes of
+  pre-training plus fine-tuning on two CPU cores.
+- `default`: issue 3's configuration; pre-training plus fine-tuning well within 15 minutes on two
+  CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from extraction.bert_factory import BertSize
+from extraction.pretrain import PretrainConfig
+
+EARLY_STOP_METRICS = ("mean", "ner", "rc")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    profile: str = "default"
+    seed: int = 13
+    split_seed: int = 42  # ingest.split.assign_split(report_id, split_seed): 8:1:1
+    max_chars: int = 126  # sentence pieces: 128 positions minus [CLS] and [SEP]
+    # encoder made from scratch when no --bert is given
+    vocab_size: int = 8000
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    max_position_embeddings: int = 256
+    dropout: float = 0.1
+    # MLM pre-training of that encoder (skipped when pretrain_epochs == 0 or --bert is given)
+    pretrain_epochs: int = 4
+    pretrain_max_steps: int | None = None
+    pretrain_batch_size: int = 64
+    pretrain_learning_rate: float = 5e-4
+    pretrain_max_seconds: float | None = None
+    # the focused attention model
+    k: int = 2
+    rc_mask: str = "eq14"
+    rc_strategy: str = "exact"
+    mode: str = "joint"
+    # fine-tuning
+    epochs: int = 12
+    batch_size: int = 16
+    learning_rate: float = 3e-4  # encoder
+    head_learning_rate: float = 1e-3  # heads and CRF transitions
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    patience: int = 3  # epochs without dev improvement before stopping
+    early_stop_metric: str = "mean"  # mean of NER F1 and RC F1 (predicted entities), or one
+    no_relation_keep_rate: float = 0.15  # train split only, as the paper
+    # "allowed": train RC only on pairs whose types the schema allows a relation between (the
+    # only pairs prediction classifies); "all": every pair of a sentence, as the paper.
+    rc_train_pairs: str = "allowed"
+    max_train_seconds: float | None = None  # safety cap on fine-tuning wall time
+    device: str | None = None  # None: CUDA when present, else CPU
+    # CPU threads for torch (None: torch's default). A small model on a busy 2-core machine runs
+    # many times faster on 1 thread: the threads of each tiny op otherwise wait on each other.
+    torch_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if self.early_stop_metric not in EARLY_STOP_METRICS:
+            raise ValueError(
+                f"early_stop_metric must be one of {EARLY_STOP_METRICS}, "
+                f"got {self.early_stop_metric!r}"
+            )
+        if not 0.0 <= self.no_relation_keep_rate <= 1.0:
+            raise ValueError(f"no_relation_keep_rate must be in [0, 1], got "
+                             f"{self.no_relation_keep_rate}")
+        if self.rc_train_pairs not in ("allowed", "all"):
+            raise ValueError(f"rc_train_pairs must be 'allowed' or 'all', got "
+                             f"{self.rc_train_pairs!r}")
+        if not 0 <= self.k <= self.num_hidden_layers:
+            raise ValueError(f"k must be within 0..num_hidden_layers ({self.num_hidden_layers})")
+
+    @property
+    def bert_size(self) -> BertSize:
+        return BertSize(
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_position_embeddings,
+            hidden_dropout_prob=self.dropout,
+            attention_probs_dropout_prob=self.dropout,
+        )
+
+    @property
+    def pretrain(self) -> PretrainConfig:
+        return PretrainConfig(
+            epochs=self.pretrain_epochs,
+            max_steps=self.pretrain_max_steps,
+            max_seconds=self.pretrain_max_seconds,
+            batch_size=self.pretrain_batch_size,
+            learning_rate=self.pretrain_learning_rate,
+            max_chars=self.max_chars,
+            seed=self.seed,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(
+        cls, values: dict[str, object], source: str = "config", base: TrainConfig | None = None
+    ) -> TrainConfig:
+        """`base` (else the profile the values name, else the defaults) with `values` on top."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown keys {unknown}; known keys: {sorted(known)}")
+        if base is None:
+            base = profile(str(values["profile"])) if "profile" in values else cls()
+        return replace(base, **values)
+
+
+PROFILES: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    "sample-quick": TrainConfig(
+        profile="sample-quick",
+        hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
+        pretrain_epochs=1, pretrain_batch_size=64, pretrain_learning_rate=1e-3,
+        epochs=6, batch_size=16, learning_rate=5e-4, head_learning_rate=2e-3, patience=2,
+        pretrain_max_seconds=45.0, max_train_seconds=100.0,
+    ),
+    "tiny": TrainConfig(
+        profile="tiny",
+        vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=160, dropout=0.0,
+        pretrain_epochs=0, k=1, epochs=4, batch_size=8, learning_rate=3e-3,
+        head_learning_rate=1e-2, warmup_ratio=0.0, patience=10, no_relation_keep_rate=1.0,
+    ),
+}
+
+
+def profile(name: str) -> TrainConfig:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+def load_config(path: str | Path | None = None, profile_name: str | None = None) -> TrainConfig:
+    """The profile (default "default"), overridden by the keys of a JSON or YAML file."""
+    base = profile(profile_name or "default")
+    if path is None:
+        return base
+    source = Path(path)
+    text = source.read_text(encoding="utf-8")
+    if source.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        values = yaml.safe_load(text) or {}
+    else:
+        values = json.loads(text)
+    if not isinstance(values, dict):
+        kind = type(values).__name__
+        raise ValueError(f"{source}: expected a mapping of config keys, got {kind}")
+    if "profile" in values and profile_name is None:
+        base = profile(str(values["profile"]))
+    return TrainConfig.from_dict(values, str(source), base)

@@ -1,0 +1,94 @@
+from extraction.evaluate import (
+    Prf,
+    evaluate_documents,
+    format_report,
+    rc_confusion,
+    score_items,
+    score_ner,
+    score_rc,
+)
+from ingest.document import Document, Entity, Relation, Span
+from ingest.schema import load_schema
+
+SCHEMA = load_schema()
+TEXT = "前降支近段狭窄70%。"
+
+
+def ent(i, t, s, e):
+    return Entity(f"T{i}", t, (Span(s, e),), TEXT[s:e])
+
+
+GOLD = Document(
+    "d1", TEXT,
+    entities=(ent(1, "BodyPart", 0, 3), ent(2, "Location", 3, 5), ent(3, "Degree", 5, 7),
+              ent(4, "Quantifier", 7, 10)),
+    relations=(Relation("R1", "Position", "T1", "T2"), Relation("R2", "Modifier", "T3", "T1"),
+               Relation("R3", "Percentage", "T3", "T4")),
+)
+
+
+def test_prf_hand_computed():
+    prf = Prf(tp=3, fp=1, fn=2)
+    assert prf.precision == 0.75
+    assert prf.recall == 0.6
+    assert abs(prf.f1 - 2 * 0.75 * 0.6 / 1.35) < 1e-12
+    assert Prf().f1 == 0.0
+
+
+def test_score_items_counts_per_type_and_micro():
+    gold = {("d", "A", 0, 1), ("d", "A", 2, 3), ("d", "B", 4, 5)}
+    pred = {("d", "A", 0, 1), ("d", "B", 2, 3), ("d", "B", 4, 5)}
+    scores = score_items(gold, pred, ["A", "B"])
+    assert (scores.overall.tp, scores.overall.fp, scores.overall.fn) == (2, 1, 1)
+    per = dict(scores.per_type)
+    assert (per["A"].tp, per["A"].fp, per["A"].fn) == (1, 0, 1)
+    assert (per["B"].tp, per["B"].fp, per["B"].fn) == (1, 1, 0)
+
+
+def test_ner_needs_exact_type_start_and_end():
+    pred = Document("d1", TEXT, entities=(
+        ent(1, "BodyPart", 0, 3),  # exact
+        ent(2, "Location", 3, 4),  # span too short
+        ent(3, "Quantifier", 5, 7),  # wrong type
+        ent(4, "Quantifier", 7, 10),  # exact
+    ))
+    scores = score_ner([GOLD], [pred], SCHEMA)
+    assert (scores.overall.tp, scores.overall.fp, scores.overall.fn) == (2, 2, 2)
+    assert scores.f1 == 0.5
+
+
+def test_rc_with_predicted_entities_needs_both_spans_types_and_relation():
+    pred = Document(
+        "d1", TEXT,
+        entities=(ent(1, "BodyPart", 0, 3), ent(2, "Location", 3, 4), ent(3, "Degree", 5, 7),
+                  ent(4, "Quantifier", 7, 10)),
+        relations=(Relation("R1", "Position", "T1", "T2"),  # arg2 span wrong -> miss
+                   Relation("R2", "Modifier", "T3", "T1"),  # right
+                   Relation("R3", "Negative", "T3", "T4")),  # wrong relation type
+    )
+    scores = score_rc([GOLD], [pred], SCHEMA)
+    assert (scores.overall.tp, scores.overall.fp, scores.overall.fn) == (1, 2, 2)
+    per = dict(scores.per_type)
+    assert per["Modifier"].f1 == 1.0
+    assert per["Negative"].fp == 1 and per["Percentage"].fn == 1
+
+
+def test_confusion_counts_every_allowed_gold_pair_once():
+    on_gold = Document("d1", TEXT, entities=GOLD.entities,
+                       relations=(Relation("R1", "Position", "T1", "T2"),
+                                  Relation("R2", "Percentage", "T3", "T4")))
+    matrix = rc_confusion([GOLD], [on_gold], SCHEMA)
+    # allowed pairs: BodyPart-Location, BodyPart-Degree, Degree-Quantifier (3 pairs)
+    assert sum(sum(row.values()) for row in matrix.values()) == 3
+    assert matrix["Position"]["Position"] == 1
+    assert matrix["Modifier"]["NoRelation"] == 1
+    assert matrix["Percentage"]["Percentage"] == 1
+
+
+def test_report_has_the_papers_three_scores():
+    report = evaluate_documents([GOLD], [GOLD], [GOLD], SCHEMA)
+    data = report.to_dict()
+    for key in ("ner", "rc_gold", "rc_predicted"):
+        assert data[key]["f1"] == 1.0
+        assert {"precision", "recall", "f1", "per_type"} <= set(data[key])
+    assert "RC with predicted entities" in format_report(report)

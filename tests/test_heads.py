@@ -1,0 +1,80 @@
+import itertools
+
+import torch
+
+from extraction.heads import FORBIDDEN, NerHead, constrained_crf, crf_marginals
+from ingest.bieos import allowed_end, allowed_start, allowed_transitions, tag_set
+
+TAGS = tag_set(["A", "B"])
+torch.set_num_threads(1)  # tiny ops: threads on a busy machine only wait on each other
+
+
+def test_decoding_never_emits_a_forbidden_transition():
+    torch.manual_seed(0)
+    crf = constrained_crf(TAGS)
+    allowed = allowed_transitions(TAGS)
+    # Emissions that shout for ill-formed paths: I-/E- tags everywhere.
+    emissions = torch.randn(64, 12, len(TAGS)) * 5
+    for i, tag in enumerate(TAGS):
+        if tag[0] in "IE":
+            emissions[..., i] += 8.0
+    lengths = torch.randint(1, 13, (64,))
+    mask = torch.arange(12).unsqueeze(0) < lengths.unsqueeze(1)
+    for path in crf.decode(emissions, mask=mask):
+        tags = [TAGS[i] for i in path]
+        assert tags[0] in allowed_start(TAGS)
+        assert tags[-1] in allowed_end(TAGS)
+        assert all(pair in allowed for pair in itertools.pairwise(tags))
+
+
+def test_forbidden_transitions_stay_forbidden_after_training_steps():
+    torch.manual_seed(1)
+    head = NerHead(8, TAGS, dropout=0.0)
+    optimizer = torch.optim.SGD(head.parameters(), lr=1.0)
+    hidden = torch.randn(4, 7, 8)
+    tags = torch.zeros(4, 6, dtype=torch.long)
+    mask = torch.ones(4, 6, dtype=torch.bool)
+    for _ in range(3):
+        loss = head.loss(head.emissions(hidden, mask), tags, mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    o, i_a = TAGS.index("O"), TAGS.index("I-A")
+    assert head.crf.transitions[o, i_a] < FORBIDDEN / 2
+    assert head.crf.start_transitions[i_a] < FORBIDDEN / 2
+
+
+def test_marginals_match_brute_force_and_sum_to_one():
+    torch.manual_seed(2)
+    tags = tag_set(["A"])  # 5 tags: 125 paths of length 3 to enumerate
+    crf = constrained_crf(tags)
+    emissions = torch.randn(2, 3, len(tags))
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    marginals = crf_marginals(crf, emissions, mask)
+
+    def score(seq, e):
+        s = crf.start_transitions[seq[0]] + e[0, seq[0]]
+        for t in range(1, len(seq)):
+            s = s + crf.transitions[seq[t - 1], seq[t]] + e[t, seq[t]]
+        return s + crf.end_transitions[seq[-1]]
+
+    for b, length in ((0, 3), (1, 2)):
+        seqs = list(itertools.product(range(len(tags)), repeat=length))
+        scores = torch.stack([score(s, emissions[b]) for s in seqs])
+        probs = torch.softmax(scores, 0)
+        brute = torch.zeros(length, len(tags))
+        for p, seq in zip(probs, seqs, strict=True):
+            for t, c in enumerate(seq):
+                brute[t, c] += p
+        assert torch.allclose(marginals[b, :length], brute, atol=1e-5)
+        assert torch.allclose(marginals[b, :length].sum(-1), torch.ones(length), atol=1e-5)
+
+
+def test_emissions_skip_cls_and_stop_before_sep():
+    head = NerHead(4, TAGS)
+    hidden = torch.randn(2, 6, 4)  # [CLS] + up to 4 chars + [SEP]
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    head.eval()
+    emissions = head.emissions(hidden, mask)
+    assert emissions.shape == (2, 4, len(TAGS))
+    assert torch.allclose(emissions[0, 0], head.emit(hidden[0, 1]))
