@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,34 @@ def test_a_run_interrupted_midway_resumes_without_loss_or_duplicates(tmp_path, c
     entities = _rows(out, "entities")
     assert len(entities) == len(entities.drop_duplicates(["report_id", "entity_id"])) == 28
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
+
+
+def test_a_hostile_zip_is_accounted_for_report_by_report(tmp_path):
+    line = "术后安返病房，嘱观察穿刺处。\n"  # no entity: the model's work stays small
+    big = line * (5 * 1024 * 1024 // len(line.encode("utf-8")) + 1) + "前降支近段狭窄70%。"
+    assert len(big.encode("utf-8")) > 5 * 1024 * 1024
+    archive = tmp_path / "in.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.txt", big.encode("utf-8"))
+        zf.writestr("../x.txt", TEXT.encode("utf-8"))
+        zf.writestr("bomb.txt", b"0" * (12 * 1024 * 1024))
+        zf.writestr("r1.txt", TEXT.encode("utf-8"))
+        zf.writestr("./r1.txt", ("右冠" + TEXT).encode("utf-8"))
+        zf.writestr("utf16.txt", TEXT.encode("utf-16"))
+        zf.writestr("binary.txt", b"\x00\x01\x02PK")
+        zf.writestr("empty.txt", b"")
+    summary = _run(archive, tmp_path / "out")
+    assert (summary.inputs, summary.extracted, summary.quarantined) == (8, 2, 6)
+    reports = _rows(tmp_path / "out").set_index("report_id")
+    assert len(reports) == 8  # the duplicate id: both rows kept, the second one quarantined
+    assert reports.loc["big", "status"] == "ok"
+    assert "escapes" in reports.loc["../x", "reason"]
+    assert "zip bomb" in reports.loc["bomb", "reason"]
+    dup = reports.loc["r1"]
+    assert sorted(dup["status"]) == ["ok", "quarantined"]
+    entities = _rows(tmp_path / "out", "entities")
+    big_entities = entities[entities["report_id"] == "big"]
+    # the whole 5 MB report was read: its last sentence's entities point into its end
+    assert sorted(big_entities["start"]) == [len(big) - 11, len(big) - 6]
+    assert all(big[r.start:r.end] == r.text for r in big_entities.itertuples())
+    assert not (tmp_path / "x.txt").exists() and not (tmp_path / "out" / "x.txt").exists()
