@@ -8,6 +8,7 @@ a keyed artifact gets a history across nights in the UI.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,8 +36,16 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _support(scores: Mapping[str, object]) -> object:
+    """Gold items: `support` when given, else tp + fn."""
+    if "support" in scores:
+        return scores["support"]
+    tp, fn = scores.get("tp"), scores.get("fn")
+    return tp + fn if isinstance(tp, int) and isinstance(fn, int) else ""
+
+
 def _prf_cells(scores: Mapping[str, object]) -> list[str]:
-    return [_fmt(scores.get(k, "")) for k in _PRF] + [_fmt(scores.get("support", ""))]
+    return [_fmt(scores.get(k, "")) for k in _PRF] + [_fmt(_support(scores))]
 
 
 def evaluation_markdown(evaluation: Mapping[str, object]) -> str:
@@ -85,6 +94,30 @@ def publish_training_curve(png: Path) -> None:
         key="angiokg-training-curve",
         description="Training loss (and dev F1 where recorded) per epoch.",
     )
+
+
+_NOT_PLOTTED = ("lr", "seconds")
+
+
+def training_history(log_lines: list[str]) -> list[dict[str, float]]:
+    """Per-epoch rows from a `train_log.jsonl`: nested scores flattened (`dev.ner_f1` ->
+    `dev_ner_f1`), the learning rate and timings left out, non-epoch lines skipped."""
+    rows = []
+    for line in log_lines:
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if "epoch" not in entry:
+            continue
+        row: dict[str, float] = {}
+        for name, value in entry.items():
+            if isinstance(value, Mapping):
+                row.update({f"{name}_{k}": v for k, v in value.items()
+                            if isinstance(v, int | float)})
+            elif name not in _NOT_PLOTTED and isinstance(value, int | float):
+                row[name] = value
+        rows.append(row)
+    return rows
 
 
 def plot_training_curve(history: list[Mapping[str, float]], png: Path) -> Path:

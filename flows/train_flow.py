@@ -1,0 +1,96 @@
+"""train_flow: (vocabulary + MLM pre-training when no checkpoint) -> fine-tune -> evaluate ->
+publish the evaluation and the training curve -> record the model as the current one.
+
+`extraction.train.train` does the first three steps in one plain function (they share the
+corpus split and the encoder in memory). The task is cached on the corpus hash, the profile,
+the checkpoint and the schema, so an unchanged training is not redone: a cache hit returns the
+model directory trained before. Deployed, this flow runs in the GPU work pool; called directly it
+trains on whatever device torch finds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+
+from extraction.train import LOG_FILE, TrainResult, train
+from extraction.train_config import profile
+from flows import artifacts
+from flows.parameters import TrainParams
+from flows.state import (
+    CurrentModel,
+    RunLayout,
+    tree_sha256,
+    write_current_model,
+)
+from ingest.schema import load_schema
+
+CURVE_PNG = "training_curve.png"
+
+
+def model_dir_for(layout: RunLayout, corpus_sha256: str, profile_name: str) -> Path:
+    """One directory per (corpus, profile): the same inputs name the same model."""
+    return layout.models / f"model-{profile_name}-{corpus_sha256[:12]}"
+
+
+@task
+def hash_annotations(annotated: Path) -> str:
+    return tree_sha256(annotated)
+
+
+@task(cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
+def train_model(annotated: Path, model_dir: Path, profile_name: str, checkpoint: Path | None,
+                schema_path: Path | None, split_seed: int, corpus_sha256: str,
+                schema_sha256: str) -> TrainResult:
+    # corpus_sha256 and schema_sha256 are in the signature for the cache key only.
+    config = replace(profile(profile_name), split_seed=split_seed)
+    return train(annotated, model_dir, config, bert_dir=checkpoint,
+                 schema=load_schema(schema_path))
+
+
+@task(cache_policy=NO_CACHE)
+def publish_evaluation(result: TrainResult) -> dict:
+    evaluation = result.metrics.get("test") or result.metrics.get("dev") or {}
+    artifacts.publish_evaluation(evaluation, result.model_dir)
+    return evaluation
+
+
+@task(cache_policy=NO_CACHE)
+def publish_training_curve(result: TrainResult) -> Path | None:
+    log = result.model_dir / LOG_FILE
+    if not log.exists():
+        return None
+    history = artifacts.training_history(log.read_text(encoding="utf-8").splitlines())
+    png = artifacts.plot_training_curve(history, result.model_dir / CURVE_PNG)
+    artifacts.publish_training_curve(png)
+    return png
+
+
+@task(cache_policy=NO_CACHE)
+def record_current_model(layout: RunLayout, result: TrainResult, corpus_sha256: str,
+                         profile_name: str) -> CurrentModel:
+    pointer = CurrentModel.now(result.model_dir, corpus_sha256, profile_name)
+    write_current_model(layout, pointer)
+    return pointer
+
+
+@flow(name="angiokg-train", log_prints=True)
+def train_flow(params: TrainParams) -> CurrentModel:
+    layout = RunLayout(params.out)
+    corpus_sha256 = hash_annotations(params.annotated)
+    model_dir = model_dir_for(layout, corpus_sha256, params.profile)
+    # A cached result whose directory was deleted is stale: train again.
+    trainer = train_model.with_options(result_storage=layout.results,
+                                       refresh_cache=not model_dir.is_dir())
+    result = trainer(params.annotated, model_dir, params.profile, params.checkpoint,
+                     params.schema_path, params.split_seed, corpus_sha256,
+                     load_schema(params.schema_path).sha256)
+    publish_evaluation(result)
+    publish_training_curve(result)
+    pointer = record_current_model(layout, result, corpus_sha256, params.profile)
+    print(f"current model: {pointer.model_dir} (profile {params.profile})")
+    return pointer
+

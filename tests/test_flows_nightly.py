@@ -1,0 +1,75 @@
+"""The nightly flow end to end (tiny profile, a handful of generated reports), twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from export.ladybug_store import LadybugStore
+from flows.export_flow import LADYBUG_DB
+from flows.nightly_flow import nightly_flow, retrain_decision
+from flows.parameters import NightlyParams
+from flows.state import CurrentModel, RunLayout, read_current_model, read_graph_ledger
+from ingest.generator import generate_corpus
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _inputs(root: Path) -> tuple[Path, Path]:
+    annotated, archive = root / "annotated", root / "archive"
+    generate_corpus(12, seed=11, out_dir=annotated)
+    generate_corpus(7, seed=12, out_dir=archive, annotated=False, prefix="new")
+    (archive / "empty.txt").write_bytes(b"")  # quarantined, but counted
+    return annotated, archive
+
+
+def _rows(out: Path, dataset: str) -> int:
+    return ds.dataset(RunLayout(out).extract / dataset, format="parquet",
+                      partitioning="hive").count_rows()
+
+
+def _graph_reports(out: Path) -> int:
+    with LadybugStore(RunLayout(out).graph / LADYBUG_DB, read_only=True) as store:
+        return store.query("MATCH (r:Report) RETURN count(r)").rows[0][0]
+
+
+def test_nightly_twice_extracts_nothing_new_and_duplicates_nothing(tmp_path):
+    annotated, archive = _inputs(tmp_path)
+    params = NightlyParams(annotated=annotated, archive=archive, out=tmp_path / "run",
+                           profile="tiny", shard_size=3, graph="ladybug", graph_retries=0)
+    first = nightly_flow(params)
+    s = first.summary
+    assert first.retrained and s["inputs"] == 8
+    assert s["processed"] + s["quarantined"] + s["failed"] == s["inputs"]
+    assert s["quarantined"] == 1 and s["extracted"] == 7
+    assert read_current_model(RunLayout(params.out)).model_dir == first.model.model_dir
+    reports, entities = _rows(params.out, "reports"), _rows(params.out, "entities")
+    assert reports == 8 and entities > 0
+    assert _graph_reports(params.out) > 0
+    graph_before = _graph_reports(params.out)
+
+    second = nightly_flow(params)
+    assert not second.retrained and second.retrain_reason == "the annotated corpus is unchanged"
+    assert second.summary["inputs"] == 8 and second.summary["extracted"] == 0
+    # Every input is accounted for again, as already done (the empty one included).
+    assert second.summary["skipped"] == 8 and second.summary["processed"] == 8
+    assert _rows(params.out, "entities") == entities
+    assert _graph_reports(params.out) == graph_before
+    key = first.export.store
+    assert read_graph_ledger(RunLayout(params.out), key) == [
+        first.summary["run_id"], second.summary["run_id"]]
+
+
+def test_retrain_decision_follows_the_policy(tmp_path):
+    current = CurrentModel(str(tmp_path), "abc", "tiny", "t")
+    assert retrain_decision("on-change", current, "abc", "tiny") == (
+        False, "the annotated corpus is unchanged")
+    assert retrain_decision("on-change", current, "xyz", "tiny")[0]
+    assert retrain_decision("on-change", current, "abc", "default")[0]
+    assert retrain_decision("always", current, "abc", "tiny")[0]
+    assert not retrain_decision("never", current, "xyz", "tiny")[0]
+    assert retrain_decision("on-change", None, "abc", "tiny") == (True, "no current model yet")
+    with pytest.raises(ValueError, match="retrain='never'"):
+        retrain_decision("never", None, "abc", "tiny")
