@@ -46,9 +46,9 @@ def _heads(layer: BertLayer, hidden: torch.Tensor) -> torch.Tensor:
 
 
 def project_kv(layer: BertLayer, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keys and values of `hidden` for `layer`, split into heads."""
+    """Keys and values of `hidden` (M, L, H) for `layer`, (M, L, H) each (heads not split)."""
     sa = layer.attention.self
-    return _heads(layer, sa.key(hidden)), _heads(layer, sa.value(hidden))
+    return sa.key(hidden), sa.value(hidden)
 
 
 def layer_rows(
@@ -57,23 +57,25 @@ def layer_rows(
     key: torch.Tensor,
     value: torch.Tensor,
     mask: torch.Tensor,
+    query: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """BertLayer output for selected query rows.
 
-    query_hidden (M, Lq, H) are the layer inputs at the rows wanted; key/value (M, heads, Lk, d)
-    are projections of the layer inputs at the rows they may attend; mask is additive
-    (M, 1, Lq or 1, Lk). Returns (M, Lq, H).
+    query_hidden (M, Lq, H) are the layer inputs at the rows wanted; key/value (M, Lk, H) are the
+    projections (`project_kv`) of the layer inputs at the rows they may attend; mask is additive
+    (M, 1, Lq or 1, Lk); query, if given, is `query_hidden` already projected by the layer's
+    query dense. Returns (M, Lq, H).
     """
     sa = layer.attention.self
-    query = _heads(layer, sa.query(query_hidden))
+    query = sa.query(query_hidden) if query is None else query
     attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
         sa.config._attn_implementation, eager_attention_forward
     )
     context, _ = attend(
         sa,
-        query,
-        key,
-        value,
+        _heads(layer, query),
+        _heads(layer, key),
+        _heads(layer, value),
         mask,
         dropout=0.0 if not sa.training else sa.dropout.p,
         scaling=sa.scaling,
@@ -121,9 +123,19 @@ def rc_cls_eq14(
 ) -> torch.Tensor:
     """Final [CLS] per pair under Eq.(14): each pair as its own short sequence H^0[S]."""
     index, valid, _ = gather_members(pairs, attention_mask)
-    hidden = _take(lower_hidden, pairs.sentence, index)  # (P, Ls, H)
+    sentence = pairs.sentence
+    hidden = _take(lower_hidden, sentence, index)  # (P, Ls, H)
     mask = additive(valid[:, None, :], hidden.dtype)  # (P, 1, 1, Ls): padding keys only
-    for layer in layers[:-1]:
+    # First task layer: H^0 is shared, so its projections are computed once per sentence.
+    first = layers[0]
+    sa = first.attention.self
+    query, key, value = (
+        _take(f(lower_hidden), sentence, index) for f in (sa.query, sa.key, sa.value)
+    )
+    if len(layers) == 1:
+        return layer_rows(first, hidden[:, :1], key, value, mask, query[:, :1])[:, 0]
+    hidden = layer_rows(first, hidden, key, value, mask, query)
+    for layer in layers[1:-1]:
         hidden = full_layer(layer, hidden, mask)
     key, value = project_kv(layers[-1], hidden)
     return layer_rows(layers[-1], hidden[:, :1], key, value, mask)[:, 0]
@@ -146,11 +158,15 @@ def rc_cls_eq13(
     index, valid, members = gather_members(pairs, attention_mask)
     s_mask = additive(valid[:, None, :], dtype)  # (P, 1, 1, Ls)
 
-    # Layer 1, row 0: [CLS] against H^0[S].
+    def with_cls(rows: torch.Tensor, cls_row: torch.Tensor) -> torch.Tensor:
+        """Replace column 0 (the [CLS] row) of (P, L, ...) by the pair's own."""
+        return torch.cat([cls_row[:, None], rows[:, 1:]], dim=1)
+
+    # Layer 1, row 0: [CLS] against H^0[S]; keys/values of H^0 are shared per sentence.
     first = layers[0]
-    h0_s = _take(lower_hidden, sentence, index)
-    key, value = project_kv(first, h0_s)
-    cls = layer_rows(first, h0_s[:, :1], key, value, s_mask)[:, 0]  # (P, H)
+    key, value = (_take(x, sentence, index) for x in project_kv(first, lower_hidden))
+    cls_in = lower_hidden[sentence, :1]
+    cls = layer_rows(first, cls_in, key, value, s_mask)[:, 0]  # (P, H)
     if k == 1:
         return cls
 
@@ -159,41 +175,39 @@ def rc_cls_eq13(
         ner_first = full_layer(first, lower_hidden, real_keys)
     real = attention_mask.bool()[sentence]  # (P, T)
 
-    def with_cls(rows: torch.Tensor, cls_row: torch.Tensor) -> torch.Tensor:
-        """Replace column 0 (the [CLS] row) of (P, L, ...) by the pair's own."""
-        return torch.cat([cls_row[:, None], rows[:, 1:]], dim=1)
+    if k == 2:
+        # Layer 2 = layer K, row 0 against X^1[S] = [its own [CLS], N^1 at e1, e2]: the entity
+        # rows are the NER pass's, so their keys/values are projected once per sentence.
+        last = layers[1]
+        key_ner, value_ner = project_kv(last, ner_first)
+        key_cls, value_cls = project_kv(last, cls[:, None])
+        key = with_cls(_take(key_ner, sentence, index), key_cls[:, 0])
+        value = with_cls(_take(value_ner, sentence, index), value_cls[:, 0])
+        return layer_rows(last, cls[:, None], key, value, s_mask)[:, 0]
 
-    # Layers 2..K-2: every row changes; run full sequences X^1 = N^1 with row 0 replaced.
-    if k >= 4:
+    if k == 3:
+        # Layer 2 rows S read X^1 = N^1 with row 0 replaced; projections shared per sentence.
+        middle = layers[1]
+        key_ner, value_ner = project_kv(middle, ner_first)  # (B, T, H), once
+        key_cls, value_cls = project_kv(middle, cls[:, None])  # (P, 1, H)
+        key = torch.cat([key_cls, key_ner[sentence][:, 1:]], dim=1)
+        value = torch.cat([value_cls, value_ner[sentence][:, 1:]], dim=1)
+        query_rows = with_cls(_take(ner_first, sentence, index), cls)
+    else:
+        # Layers 2..K-2: every row changes; run full sequences X^1 = N^1 with row 0 replaced.
         full = with_cls(ner_first[sentence], cls)
         allowed = real[:, None, :].expand(-1, real.shape[1], -1).clone()
         allowed[:, 0, :] = members
         rc_full_mask = additive(allowed, dtype)
         for layer in layers[1 : k - 2]:
             full = full_layer(layer, full, rc_full_mask)
-        below = full  # X^{K-2}, (P, T, H)
-        key, value = project_kv(layers[k - 2], below)
-        query_rows = _take(below, torch.arange(len(pairs), device=below.device), index)
-    else:
-        below = None
-        if k == 2:
-            # Layer 1 rows S: [CLS] is the pair's, e1/e2 rows are N^1 (their mask is MASK^all).
-            rows_s = with_cls(_take(ner_first, sentence, index), cls)
-        else:
-            # k == 3: layer 2 rows S read X^1 = N^1 with row 0 replaced; shared projections.
-            middle = layers[1]
-            key_ner, value_ner = project_kv(middle, ner_first)  # (B, heads, T, d), once
-            key_cls, value_cls = project_kv(middle, cls[:, None])  # (P, heads, 1, d)
-            key = torch.cat([key_cls, key_ner[sentence][:, :, 1:]], dim=2)
-            value = torch.cat([value_cls, value_ner[sentence][:, :, 1:]], dim=2)
-            query_rows = with_cls(_take(ner_first, sentence, index), cls)
+        key, value = project_kv(layers[k - 2], full)  # X^{K-2}, (P, T, H)
+        query_rows = _take(full, torch.arange(len(pairs), device=full.device), index)
 
-    if k >= 3:
-        # Layer K-1 rows S: [CLS] row attends S, entity rows (and padding rows) attend all.
-        allowed = real[:, None, :].expand(-1, index.shape[1], -1).clone()
-        allowed[:, 0, :] = members
-        rows_s = layer_rows(layers[k - 2], query_rows, key, value, additive(allowed, dtype))
-    del below
+    # Layer K-1 rows S: [CLS] row attends S, entity rows (and padding rows) attend all.
+    allowed = real[:, None, :].expand(-1, index.shape[1], -1).clone()
+    allowed[:, 0, :] = members
+    rows_s = layer_rows(layers[k - 2], query_rows, key, value, additive(allowed, dtype))
 
     # Layer K, row 0 against rows S.
     last = layers[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 import torch
 from extraction_fakes import FakeExtractor, train_tiny_model
@@ -64,3 +66,16 @@ def test_preannotate_command_with_a_real_model_writes_valid_brat(tmp_path):
     assert errors == [] and len(load.valid) == 12
     for document in load.documents:
         assert all(document.text[e.start:e.end] == e.text for e in document.entities)
+
+
+def test_a_zip_member_escaping_the_output_folder_is_never_written(tmp_path):
+    archive = tmp_path / "in.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../x.txt", "前降支狭窄。".encode())
+        zf.writestr("/tmp/abs.txt", "前降支狭窄。".encode())
+        zf.writestr("ok.txt", "前降支狭窄。".encode())
+    out = tmp_path / "deep" / "out"
+    summary = preannotate(FakeExtractor(), archive, out)
+    assert summary.written == 1 and len(summary.problems) == 2
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.txt")) == [
+        "deep/out/ok.txt"]

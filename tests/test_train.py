@@ -1,0 +1,85 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from extraction.evaluate import evaluate_extractor
+from extraction.predict import Extractor
+from extraction.train import fit, train, train_documents
+from extraction.train_config import profile
+from ingest.brat_writer import write_document
+from ingest.generator import generate_report
+from ingest.schema import load_schema
+
+torch.set_num_threads(1)
+SCHEMA = load_schema()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    docs = [generate_report(i, 5) for i in range(8)]
+    out = tmp_path_factory.mktemp("m") / "tiny-model"
+    config = replace(profile("tiny"), epochs=8, patience=100)
+    result = train_documents(docs, SCHEMA, out, config)
+    return docs, result
+
+
+def test_training_loss_decreases(trained):
+    _, result = trained
+    log = [json.loads(line) for line in (result.model_dir / "train_log.jsonl").open()]
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert len(losses) >= 3
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_tiny_model_overfits_its_training_sentences(trained):
+    docs, result = trained
+    extractor = Extractor.load(result.model_dir, device="cpu")
+    report = evaluate_extractor(extractor, docs)
+    assert report.ner.f1 >= 0.9  # generated reports are regular: a toy model learns them
+
+
+def test_model_directory_is_complete(trained):
+    _, result = trained
+    names = {p.name for p in result.model_dir.iterdir()}
+    assert {"encoder", "heads.pt", "labels.json", "schema.conf", "schema.sha256",
+            "train_config.json", "metrics.json", "model_version", "train_log.jsonl"} <= names
+    assert (result.model_dir / "encoder" / "vocab.txt").is_file()
+    assert result.model_version.startswith("tiny-model-")
+    assert (result.model_dir / "schema.sha256").read_text().strip() == SCHEMA.sha256
+
+
+def test_train_reads_a_brat_corpus_and_modes_train_one_head(tmp_path):
+    for i in range(4):
+        write_document(generate_report(i, 9), tmp_path / "corpus")
+    config = replace(profile("tiny"), epochs=1, mode="ner_only")
+    result = train(tmp_path / "corpus", tmp_path / "model", config, schema=SCHEMA)
+    log = [json.loads(line) for line in (result.model_dir / "train_log.jsonl").open()]
+    assert log[0]["rc_loss"] == 0.0 and log[0]["ner_loss"] > 0.0
+    assert sum(result.metrics["split"].values()) == 4
+
+
+def test_fit_without_dev_keeps_the_last_epoch():
+    from extraction.batching import encode_example
+    from extraction.bert_factory import new_bert
+    from extraction.model import FocusedAttentionModel
+    from extraction.str_encoder import StrEncoder
+    from extraction.tokenizer import build_tokenizer
+    from ingest.bieos import tag_set
+    from ingest.examples import document_examples
+
+    doc = generate_report(0, 1)
+    config = replace(profile("tiny"), epochs=2)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = build_tokenizer([doc.text], tmp, 100)
+    tags = tag_set(SCHEMA.entity_types)
+    model = FocusedAttentionModel(StrEncoder(new_bert(len(tok), config.bert_size), 1),
+                                  tags, SCHEMA.relation_labels)
+    encoded = [encode_example(e, tok, {t: i for i, t in enumerate(tags)},
+                              {r: i for i, r in enumerate(SCHEMA.relation_labels)})
+               for e in document_examples(doc, SCHEMA)]
+    history = fit(model, tok, SCHEMA, encoded, [], config, device=torch.device("cpu"))
+    assert history[-1]["best_epoch"] == 2
