@@ -16,7 +16,7 @@ from export import parquet_sink as ps
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DB = Path(os.environ.get("ANGIOKG_GRAPH_DB", "runs/sample/graph.lbug"))
+DEFAULT_DB = Path(os.environ.get("ANGIOKG_GRAPH_DB", "runs/sample/graph/angiokg.lbug"))
 
 
 def _width(text: str) -> int:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "ingest.corpus_cli",
     "extraction.model_cli",
     "extraction.extract_cli",
+    "flows.extract_cli",
     "export.export_cli",
     "flows.flows_cli",
 )

@@ -1,0 +1,161 @@
+"""`angiokg run-sample | nightly | serve`: the Prefect flows from the command line.
+
+`run-sample` is the README's main job: the nightly flow over the bundled sample with the quick
+training profile, on Prefect's ephemeral local API (no server to start, telemetry off, its
+database inside the run folder), ending with where the outputs are and one analyst query's
+answer. `nightly` is the same flow with every parameter on the command line; `serve` runs the
+deployments on this machine, the nightly one on its cron schedule.
+
+Prefect reads its settings when it is first imported, so the environment is set before any
+import of `prefect` (this module imports the flows inside the handlers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+SAMPLE_ANNOTATED = Path("data/sample/annotated")
+SAMPLE_ARCHIVE = Path("data/sample/archive")
+SAMPLE_OUT = Path("runs/sample")
+SAMPLE_PROFILE = "sample-quick"
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+ANSWERED_QUERY = "findings-per-vessel-segment"
+ANSWER_ROWS = 10
+
+
+def offline_prefect_environment(out: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a local run: no telemetry, no hub, Prefect's home in the run folder.
+
+    A variable the user already set wins (e.g. PREFECT_API_URL pointing at a real server).
+    """
+    from flows.state import RunLayout
+
+    env = os.environ if environ is None else environ
+    defaults = {
+        "PREFECT_HOME": str(RunLayout(out).prefect_home.resolve()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        # A busy 2-core machine can take a while to bring the ephemeral server up.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    }
+    applied = {k: v for k, v in defaults.items() if k not in env}
+    env.update(applied)
+    return applied
+
+
+def _nightly_args(parser: argparse.ArgumentParser, *, sample: bool) -> None:
+    def path_arg(flag: str, default: Path, what: str) -> None:
+        if sample:
+            parser.add_argument(flag, type=Path, default=default,
+                                help=f"{what} (default {default})")
+        else:
+            parser.add_argument(flag, type=Path, required=True, help=what)
+
+    path_arg("--annotated", SAMPLE_ANNOTATED, "folder of annotated brat reports")
+    path_arg("--archive", SAMPLE_ARCHIVE, "report archive to extract")
+    path_arg("--out", SAMPLE_OUT, "run folder: outputs and the state of the next run")
+    parser.add_argument("--profile", default=SAMPLE_PROFILE if sample else "default",
+                        choices=("tiny", "sample-quick", "default"), help="training profile")
+    parser.add_argument("--checkpoint", type=Path, help="pre-trained BERT directory "
+                        "(e.g. bert-base-chinese); default: vocabulary + MLM pre-training")
+    parser.add_argument("--retrain", default="on-change", choices=("always", "never", "on-change"))
+    parser.add_argument("--graph", default="auto",
+                        help="auto (Neo4j when NEO4J_URI is set, else embedded), ladybug, neo4j")
+    parser.add_argument("--workers", type=int, default=2, help="parallel extraction shards")
+    parser.add_argument("--shard-size", type=int, default=250, help="reports per shard task")
+    parser.add_argument("--dask-address", help="Dask scheduler for the extraction shards")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    sample = subparsers.add_parser(
+        "run-sample", help="the main job: the nightly flow on the bundled sample",
+        description="Ingest and validate the sample's annotated reports, train the model with "
+                    "the quick sample profile, extract the sample archive into Parquet, load "
+                    "the embedded graph, and print where everything is.")
+    _nightly_args(sample, sample=True)
+    sample.set_defaults(handler=run_nightly)
+
+    nightly = subparsers.add_parser("nightly", help="run the nightly flow once")
+    _nightly_args(nightly, sample=False)
+    nightly.set_defaults(handler=run_nightly)
+
+    serve = subparsers.add_parser(
+        "serve", help="serve the deployments on this machine (nightly on a cron schedule)",
+        description="Registers the nightly, train, ingest, extract and export deployments with "
+                    "the Prefect API (PREFECT_API_URL, or a local one) and runs them here "
+                    "until stopped. For workers and work pools use infra/prefect.yaml.")
+    _nightly_args(serve, sample=False)
+    serve.add_argument("--cron", default=DEFAULT_CRON, help=f"default {DEFAULT_CRON!r}")
+    serve.add_argument("--timezone", default=DEFAULT_TIMEZONE, help=f"default {DEFAULT_TIMEZONE}")
+    serve.set_defaults(handler=run_serve)
+
+
+def nightly_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The NightlyParams fields the command line sets (validated by pydantic, not here)."""
+    return {
+        "annotated": args.annotated, "archive": args.archive, "out": args.out,
+        "profile": args.profile, "checkpoint": args.checkpoint, "retrain": args.retrain,
+        "graph": args.graph, "workers": args.workers, "shard_size": args.shard_size,
+        "dask_address": args.dask_address,
+    }
+
+
+def _params(args: argparse.Namespace):
+    from pydantic import ValidationError
+
+    from flows.parameters import NightlyParams
+
+    try:
+        return NightlyParams(**nightly_parameters(args))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}"
+                             for e in exc.errors())
+        raise SystemExit(f"angiokg {args.command}: {problems}") from None
+
+
+def run_nightly(args: argparse.Namespace) -> int:
+    offline_prefect_environment(args.out)
+    params = _params(args)
+    from flows.nightly_flow import nightly_flow
+    from flows.outputs import describe_outputs
+
+    result = nightly_flow(params)
+    print(describe_outputs(params.out, result, ANSWERED_QUERY, ANSWER_ROWS))
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    offline_prefect_environment(args.out)
+    params = _params(args)
+    from prefect import serve
+    from prefect.schedules import Cron
+
+    from flows.export_flow import export_flow
+    from flows.extract_flow import extract_flow
+    from flows.ingest_flow import ingest_flow
+    from flows.nightly_flow import nightly_flow
+    from flows.train_flow import train_flow
+
+    def as_json(model: Any) -> dict[str, Any]:
+        return {"params": model.model_dump(mode="json")}
+
+    serve(
+        nightly_flow.to_deployment(
+            name="nightly", schedule=Cron(args.cron, timezone=args.timezone),
+            parameters=as_json(params), concurrency_limit=1, tags=["angiokg"]),
+        train_flow.to_deployment(name="train", parameters=as_json(params.train_params()),
+                                 concurrency_limit=1, tags=["angiokg"]),
+        ingest_flow.to_deployment(name="ingest", parameters=as_json(params.ingest_params()),
+                                  tags=["angiokg"]),
+        extract_flow.to_deployment(name="extract", parameters=as_json(params.extract_params()),
+                                   concurrency_limit=1, tags=["angiokg"]),
+        export_flow.to_deployment(name="export", parameters=as_json(params.export_params()),
+                                  concurrency_limit=1, tags=["angiokg"]),
+    )
+    return 0

@@ -1,0 +1,80 @@
+"""What a finished night leaves behind, said in words: where each output is, the run's counts,
+the model's test scores, and one analyst query answered from the graph.
+
+The text is what `angiokg run-sample` and `angiokg nightly` print last, so a new user knows
+where to look next without reading the code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from export import graph_model
+from export.export_cli import format_table
+from export.parquet_sink import DATASETS
+from flows.state import RunLayout
+
+if TYPE_CHECKING:
+    from flows.nightly_flow import NightlyResult
+
+_SCORES = (("ner", "NER"), ("rc_gold", "RC (gold entities)"),
+           ("rc_predicted", "RC (predicted entities)"))
+
+
+def test_scores_line(model_dir: Path) -> str:
+    """F1 on the model's test split, as `metrics.json` in the model directory records it."""
+    metrics_file = model_dir / "metrics.json"
+    if not metrics_file.exists():
+        return "test scores: none recorded"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+    test = metrics.get("test") or {}
+    parts = [f"{label} F1 {100 * test[key]['f1']:.2f}" for key, label in _SCORES if key in test]
+    return "test scores: " + (", ".join(parts) if parts else "none recorded")
+
+
+def query_answer(graph_path: Path, query_name: str, max_rows: int) -> str:
+    """The named analyst query run on the embedded graph, as a text table."""
+    from export.ladybug_store import LadybugStore
+
+    query = graph_model.QUERIES[query_name]
+    params = graph_model.QUERY_DEFAULTS.get(query_name, {})
+    with LadybugStore(graph_path, read_only=True) as store:
+        result = store.query(query, params)
+    shown = result.rows[:max_rows]
+    more = len(result.rows) - len(shown)
+    table = format_table(result.columns, shown)
+    return table + (f"\n... and {more} more rows" if more > 0 else "")
+
+
+def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows: int) -> str:
+    layout = RunLayout(out)
+    summary = result.summary
+    lines = [
+        "",
+        f"Run folder: {layout.root.resolve()}",
+        f"  reports in {summary['inputs']}: {summary['processed']} processed "
+        f"({summary['extracted']} extracted now, {summary['skipped']} already done), "
+        f"{summary['quarantined']} quarantined, {summary['failed']} failed",
+        f"  model       {result.model.model_dir} "
+        f"({'trained tonight' if result.retrained else 'reused'}: {result.retrain_reason})",
+        f"              {test_scores_line(Path(result.model.model_dir))}",
+        f"  ingest      {layout.ingest} (split manifest, corpus stats)",
+        f"  quarantine  {layout.quarantine} (annotated reports that failed validation)",
+    ]
+    lines += [f"  parquet     {layout.extract / name}" for name in DATASETS]
+    lines.append(f"  run summary {layout.extract / '_runs' / (str(summary['run_id']) + '.json')}")
+    if result.export.graph_path is not None:
+        graph_path = result.export.graph_path
+        lines += [
+            f"  graph       {graph_path} (LadybugDB; query it with "
+            f"`angiokg cypher --db {graph_path} \"MATCH ...\"`)",
+            "",
+            f"Analyst query {query_name!r}:",
+            graph_model.QUERIES[query_name],
+            query_answer(graph_path, query_name, max_rows),
+        ]
+    else:
+        lines.append(f"  graph       {result.export.store}")
+    return "\n".join(lines)
