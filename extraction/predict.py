@@ -13,6 +13,8 @@ layers' output of the NER pass (layers 1..N-K run once per sentence).
 - Relation: the label is the most probable of NoRelation and the relations the schema allows
   between the two types; its softmax probability is the confidence. The direction (Arg1/Arg2)
   comes from the schema's argument types. NoRelation is not emitted.
+- `relations=False` makes it an NER-only pass: the same entities, no relation classified (for
+  comparing the cost of relation classification with the NER pass).
 
 Work is streamed: at most `batch_size` sentences' tensors exist at a time, and documents are
 yielded in input order as soon as their sentences are done.
@@ -62,8 +64,10 @@ class Extractor:
         model_version: str = "unsaved",
         max_chars: int = 126,
         device: str | torch.device | None = None,
+        relations: bool = True,
     ) -> None:
         self.device = torch.device(device) if device is not None else pick_device()
+        self.relations = relations  # False: entities only, no relation classification
         self.model = model.to(self.device)
         self.tokenizer = tokenizer
         self.schema = schema
@@ -73,13 +77,14 @@ class Extractor:
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, device: str | None = None, schema: Schema | None = None
+        cls, model_dir: str | Path, device: str | None = None, schema: Schema | None = None,
+        relations: bool = True,
     ) -> Extractor:
         from extraction.model_dir import load_model_dir
 
         loaded = load_model_dir(model_dir, schema=schema)
         return cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
-                   loaded.config.max_chars, device)
+                   loaded.config.max_chars, device, relations)
 
     # --- public --------------------------------------------------------------------------
 
@@ -134,9 +139,9 @@ class Extractor:
                 confidences.append(float(probs.min()))
             mentions_per.append(tuple(mentions))
             confidences_per.append(tuple(confidences))
-        relations = self._relations_from_lower(
-            ner.lower, batch.attention_mask, batch.input_ids, mentions_per
-        )
+        relations = (self._relations_from_lower(ner.lower, batch.attention_mask,
+                                                batch.input_ids, mentions_per)
+                     if self.relations else [() for _ in texts])
         return [SentencePrediction(m, c, r)
                 for m, c, r in zip(mentions_per, confidences_per, relations, strict=True)]
 

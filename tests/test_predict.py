@@ -1,0 +1,64 @@
+"""Extractor: the NER-only pass (`relations=False`)."""
+
+from __future__ import annotations
+
+import torch
+
+from extraction.bert_factory import BertSize, new_bert
+from extraction.model import FocusedAttentionModel
+from extraction.predict import Extractor
+from extraction.str_encoder import StrEncoder
+from extraction.tokenizer import SPECIAL_TOKENS, CharTokenizer
+from ingest.bieos import tag_set
+from ingest.document import Document
+from ingest.schema import load_schema
+
+TEXT = "前降支狭窄，回旋支狭窄。"
+
+
+def _model_tagging_degree_and_vessel_alternately(schema) -> tuple[FocusedAttentionModel,
+                                                                    CharTokenizer]:
+    """A tiny untrained model set by hand so that its CRF tags the characters S-Degree,
+    S-BodyPart, S-Degree, ... and its RC head calls every allowed pair Modifier: a sentence
+    then has many entities and many pairs to classify."""
+    tokenizer = CharTokenizer((*SPECIAL_TOKENS, *sorted(set(TEXT))))
+    tags = tag_set(schema.entity_types)
+    size = BertSize(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=64)
+    torch.manual_seed(0)
+    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 1), tags,
+                                  schema.relation_labels, dropout=0.0)
+    degree, vessel = tags.index("S-Degree"), tags.index("S-BodyPart")
+    with torch.no_grad():
+        emit = model.ner_head.emit
+        emit.weight.zero_()
+        emit.bias.fill_(-5.0)
+        emit.bias[[degree, vessel]] = 5.0
+        crf = model.ner_head.crf.parametrizations
+        for name in ("start_transitions", "transitions", "end_transitions"):
+            getattr(crf, name).original.zero_()
+        crf.transitions.original[degree, vessel] = crf.transitions.original[vessel, degree] = 1.0
+        out = model.rc_head.out
+        out.weight.zero_()
+        out.bias.fill_(-5.0)
+        out.bias[schema.relation_labels.index("Modifier")] = 5.0
+    return model, tokenizer
+
+
+def test_ner_only_pass_gives_the_same_entities_without_classifying_relations(monkeypatch):
+    schema = load_schema()
+    model, tokenizer = _model_tagging_degree_and_vessel_alternately(schema)
+    document = Document("r1", TEXT, annotated=False)
+
+    full = Extractor(model, tokenizer, schema, device="cpu")
+    (with_relations,) = full.extract([document])
+    assert len(with_relations.entities) >= 4 and len(with_relations.relations) >= 2
+
+    def no_rc(*args, **kwargs):
+        raise AssertionError("the NER-only pass classified relations")
+
+    monkeypatch.setattr(model, "relation_probs", no_rc)
+    ner_only = Extractor(model, tokenizer, schema, device="cpu", relations=False)
+    (entities_only,) = ner_only.extract([document])
+    assert entities_only.entities == with_relations.entities
+    assert entities_only.relations == ()
