@@ -1,4 +1,4 @@
-"""`angiokg tokenizer build`, `pretrain`, `train`, `evaluate`: the model's commands."""
+"""`angiokg tokenizer build`, `pretrain`, `train`, `evaluate`, `experiment`: model commands."""
 
 from __future__ import annotations
 
@@ -49,6 +49,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--schema", help="annotation.conf (default: the bundled one)")
     ev.add_argument("--device")
     ev.set_defaults(handler=_evaluate)
+
+    ex = subparsers.add_parser(
+        "experiment", help="the paper's studies: K x RC mask grid, joint vs separate (Tables IV-VI)"
+    )
+    ex.add_argument("corpus", help="brat corpus folder (.txt + .ann)")
+    ex.add_argument("--out", required=True,
+                    help="folder for tables.md, table_*.csv, results.json, encoder/, models/")
+    _config_args(ex)
+    ex.add_argument("--k", default="2,4,6",
+                    help="task layers K to try, comma-separated (default 2,4,6); a K above the "
+                    "encoder's layer count is listed as n/a")
+    ex.add_argument("--masks", default="eq13,eq14", help="RC masks to try (default eq13,eq14)")
+    ex.add_argument("--no-separate", action="store_true",
+                    help="skip the NER-only and RC-only models of Table VI")
+    ex.add_argument("--bert", help="BERT checkpoint directory every cell fine-tunes; default: "
+                    "build a tokenizer and pre-train a small BERT on the corpus once")
+    ex.add_argument("--schema", help="annotation.conf (default: the bundled one)")
+    ex.set_defaults(handler=_experiment)
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +162,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=1) + "\n",
                                    encoding="utf-8")
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from extraction.experiment import parse_ks, parse_masks, run_experiment, write_outputs
+    from ingest.schema import load_schema
+
+    try:
+        ks, masks = parse_ks(args.k), parse_masks(args.masks)
+    except ValueError as exc:
+        raise SystemExit(f"angiokg experiment: {exc}") from None
+    result = run_experiment(args.corpus, args.out, _config(args), ks, masks,
+                            separate=not args.no_separate, bert_dir=args.bert,
+                            schema=load_schema(args.schema))
+    print(write_outputs(result, args.out))
     return 0
 
 
