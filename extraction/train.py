@@ -4,7 +4,8 @@
 2. Encoder: the `--bert` checkpoint, or a WordPiece vocabulary built from the training text and
    a small BERT pre-trained by MLM on that text (plus an unlabelled archive when given).
 3. Sentence examples: BIEOS tags and candidate pairs; NoRelation pairs of the train split kept
-   at `no_relation_keep_rate` (the paper's 0.15); dev and test keep every pair.
+   at `no_relation_keep_rate` (the paper's 0.15 of all pairs; 1.0 by default, see
+   train_config); dev and test keep every pair.
 4. Fine-tune the focused attention model: AdamW, warm-up then linear decay, gradient clipping;
    after each epoch score dev as the paper does and keep the best epoch (early stopping).
 5. Score the test split with the best weights and write the model directory.
@@ -139,7 +140,16 @@ def _optimizer(model: FocusedAttentionModel, config: TrainConfig) -> torch.optim
     ])
 
 
-def _dev_score(report: EvaluationReport, metric: str) -> float:
+def dev_score(report: EvaluationReport, metric: str, mode: str = "joint") -> float:
+    """The early-stopping score; a single-task model is scored on the task it trains.
+
+    An RC-only model has an untrained NER head, so RC on predicted entities stays near 0 and
+    would stop it after one epoch: it is scored on RC with gold entities instead.
+    """
+    if mode == "ner_only":
+        return report.ner.f1
+    if mode == "rc_only":
+        return report.rc_gold.f1
     if metric == "ner":
         return report.ner.f1
     if metric == "rc":
@@ -196,7 +206,7 @@ def fit(
         if dev:
             report = evaluate_extractor(extractor, dev)
             entry["dev"] = report.summary()
-            score = _dev_score(report, config.early_stop_metric)
+            score = dev_score(report, config.early_stop_metric, config.mode)
         else:
             score = float(epoch)  # nothing to stop on: the last epoch is the best
         entry["seconds"] = time.monotonic() - began

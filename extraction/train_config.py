@@ -58,10 +58,14 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     patience: int = 3  # epochs without dev improvement before stopping
     early_stop_metric: str = "mean"  # mean of NER F1 and RC F1 (predicted entities), or one
-    no_relation_keep_rate: float = 0.15  # train split only, as the paper
     # "allowed": train RC only on pairs whose types the schema allows a relation between (the
     # only pairs prediction classifies); "all": every pair of a sentence, as the paper.
     rc_train_pairs: str = "allowed"
+    # Share of NoRelation pairs kept in the train split. The paper kept 0.15 of ALL pairs, where
+    # NoRelation is ~77% of candidates; among schema-allowed pairs it is already ~52%, and
+    # dropping 85% of those teaches the classifier a prior that rejects too few pairs: on the
+    # sample, 0.15 gave RC precision 0.75 (F1 0.86) where 1.0 gave F1 0.96. Use 0.15 with "all".
+    no_relation_keep_rate: float = 1.0
     max_train_seconds: float | None = None  # safety cap on fine-tuning wall time
     device: str | None = None  # None: CUDA when present, else CPU
     # CPU threads for torch (None: torch's default). A small model on a busy 2-core machine runs

@@ -83,3 +83,20 @@ def test_fit_without_dev_keeps_the_last_epoch():
                for e in document_examples(doc, SCHEMA)]
     history = fit(model, tok, SCHEMA, encoded, [], config, device=torch.device("cpu"))
     assert history[-1]["best_epoch"] == 2
+
+
+def test_single_task_models_stop_early_on_the_task_they_train():
+    from types import SimpleNamespace
+
+    from extraction.train import dev_score
+
+    def f1(value: float) -> SimpleNamespace:
+        return SimpleNamespace(f1=value)
+
+    # An RC-only model's NER head is untrained: RC on predicted entities is ~0 whatever it learnt.
+    report = SimpleNamespace(ner=f1(0.9), rc_gold=f1(0.8), rc_predicted=f1(0.02))
+    assert dev_score(report, "mean", "rc_only") == 0.8
+    assert dev_score(report, "rc", "rc_only") == 0.8
+    assert dev_score(report, "mean", "ner_only") == 0.9
+    assert dev_score(report, "mean", "joint") == (0.9 + 0.02) / 2
+    assert dev_score(report, "rc", "joint") == 0.02
