@@ -20,25 +20,17 @@ of 2-4 characters and all n(n-1)/2 pairs. Columns:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
-import resource
-import sys
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
+from common import bests, interleaved, machine_lines, peak_rss_mib
 from transformers import BertConfig, BertModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from extraction.attention_masks import PairIndex  # noqa: E402
-from extraction.str_encoder import StrEncoder  # noqa: E402
-from extraction.train_config import TrainConfig  # noqa: E402
+from extraction.attention_masks import PairIndex
+from extraction.str_encoder import StrEncoder
+from extraction.train_config import PROFILES, profile
 
 STRATEGIES = ("literal", "batched", "exact")
 
@@ -86,7 +78,7 @@ def _disjoint_spans(chars: int, count: int, g: torch.Generator) -> list[tuple[in
 
 
 def model_config(size: str, vocab: int) -> tuple[BertConfig, int]:
-    """BERT config and the default K for `size`."""
+    """BERT config and the default K for `size`: "base", or a training profile's encoder."""
     if size == "base":
         config = BertConfig(
             vocab_size=vocab,
@@ -96,60 +88,16 @@ def model_config(size: str, vocab: int) -> tuple[BertConfig, int]:
             intermediate_size=3072,
         )
         return config, 4  # the paper's best RC setting
-    default = TrainConfig()
+    trained = profile(size)
     config = BertConfig(
         vocab_size=vocab,
-        hidden_size=default.hidden_size,
-        num_hidden_layers=default.num_hidden_layers,
-        num_attention_heads=default.num_attention_heads,
-        intermediate_size=default.intermediate_size,
-        max_position_embeddings=default.max_position_embeddings,
+        hidden_size=trained.hidden_size,
+        num_hidden_layers=trained.num_hidden_layers,
+        num_attention_heads=trained.num_attention_heads,
+        intermediate_size=trained.intermediate_size,
+        max_position_embeddings=trained.max_position_embeddings,
     )
-    return config, default.k
-
-
-def interleaved_best(
-    jobs: dict[str, Callable[[], object]], rounds: dict[str, int], device: torch.device
-) -> dict[str, float]:
-    """Best wall time per job; jobs take turns each round so that load from other processes on
-    a shared machine falls on all of them alike. One warm-up call each first."""
-    for fn in jobs.values():
-        fn()
-    best = dict.fromkeys(jobs, float("inf"))
-    for r in range(max(rounds.values())):
-        for name, fn in jobs.items():
-            if r >= rounds[name]:
-                continue
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def machine_lines(device: torch.device) -> list[str]:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    lines = [
-        f"date: {dt.datetime.now().isoformat(timespec='seconds')}",
-        f"machine: {cpu}; {os.cpu_count()} cores ({usable} usable); "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads",
-    ]
-    if device.type == "cuda":
-        lines.append(f"device: {torch.cuda.get_device_name(device)}")
-    return lines
+    return config, trained.k
 
 
 def subset(pairs: PairIndex, count: int) -> PairIndex:
@@ -162,6 +110,89 @@ def subset(pairs: PairIndex, count: int) -> PairIndex:
     )
 
 
+@dataclass(frozen=True)
+class RcSettings:
+    entities: tuple[int, ...] = (5, 10, 20)
+    sentences: int = 8  # per entity count
+    repeats: int = 3  # literal: half as many
+    literal_pairs: int = 120  # literal is timed on this many pairs, then scaled
+    vocab: int = 8000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RcRow:
+    """One strategy x mask x entity count; times in seconds over the row's sentences."""
+
+    strategy: str
+    mask: str
+    entities: int
+    pairs: int
+    rc_s: float  # all pairs
+    ner_s: float  # the NER-only pass (lower + ner) over the same sentences
+    all_s: float  # NER pass + RC (exact Eq.13: ner_and_rc, sharing the first task layer)
+    literal_s: float
+    max_diff: float  # max |[CLS] - literal [CLS]| on the pairs literal computed
+
+    @property
+    def pairs_per_s(self) -> float:
+        return self.pairs / self.rc_s
+
+    @property
+    def rc_over_ner(self) -> float:
+        return self.rc_s / self.ner_s
+
+    @property
+    def all_over_ner(self) -> float:
+        return self.all_s / self.ner_s
+
+    @property
+    def speedup(self) -> float:
+        return self.literal_s / self.rc_s
+
+
+def measure(
+    bert: BertModel,
+    k: int,
+    settings: RcSettings,
+    device: torch.device,
+    bf16: bool = False,
+    stat: Callable[[dict[str, list[float]]], dict[str, float]] = bests,
+) -> tuple[list[RcRow], list[str]]:
+    """(rows, notes): every strategy for Eq.(13) and Eq.(14) at each entity count; the jobs of
+    one entity count are interleaved and `stat` reduces their repetitions (best or median)."""
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    rows, notes = [], []
+    with torch.inference_mode(), autocast:
+        for entities in settings.entities:
+            load = make_workload(entities, settings.sentences, settings.vocab, settings.seed)
+            ids = load.input_ids.to(device)
+            mask = load.attention_mask.to(device)
+            pairs = load.pairs.to(device)
+            n_pairs = len(pairs)
+            few = subset(pairs, min(settings.literal_pairs, n_pairs))
+            if len(few) < n_pairs:
+                notes.append(f"{entities} entities: {len(few)} of {n_pairs} pairs")
+            encoders = {m: StrEncoder(bert, k, m) for m in ("eq13", "eq14")}
+            lower = encoders["eq13"].lower(ids, mask)
+            jobs = _jobs(encoders, ids, mask, lower, pairs, few)
+            rounds = {name: settings.repeats for name in jobs}
+            rounds.update({n: max(1, settings.repeats // 2) for n in jobs if "literal" in n})
+            best = stat(interleaved(jobs, rounds, device))
+            ner_s = best["ner"]
+            for rc_mask, encoder in encoders.items():
+                reference = encoder.rc_cls(None, mask, few, ids, strategy="literal").float()
+                literal_s = best[f"literal {rc_mask}"] * n_pairs / max(1, len(few))
+                for strategy in STRATEGIES:
+                    rc_s = literal_s if strategy == "literal" else best[f"{strategy} {rc_mask}"]
+                    out = encoder.rc_cls(lower, mask, few, ids, strategy=strategy).float()
+                    diff = float((out - reference).abs().max()) if len(few) else 0.0
+                    rows.append(RcRow(strategy, rc_mask, entities, n_pairs, rc_s, ner_s,
+                                      best.get(f"{strategy}+ner {rc_mask}", ner_s + rc_s),
+                                      literal_s, diff))
+    return rows, notes
+
+
 def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     if args.threads:
@@ -170,7 +201,6 @@ def run(args: argparse.Namespace) -> int:
     config, default_k = model_config(args.size, args.vocab)
     k = default_k if args.k is None else args.k
     bert = BertModel(config, add_pooling_layer=False).eval().to(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
 
     for line in machine_lines(device):
         print(line)
@@ -187,41 +217,18 @@ def run(args: argparse.Namespace) -> int:
     )
     print(header)
     print("-" * len(header))
-    literal_notes = []
-    with torch.inference_mode(), autocast:
-        for entities in args.entities:
-            load = make_workload(entities, args.sentences, args.vocab, args.seed)
-            ids = load.input_ids.to(device)
-            mask = load.attention_mask.to(device)
-            pairs = load.pairs.to(device)
-            n_pairs = len(pairs)
-            few = subset(pairs, min(args.literal_pairs, n_pairs))
-            if len(few) < n_pairs:
-                literal_notes.append(f"{entities} entities: {len(few)} of {n_pairs} pairs")
-            encoders = {m: StrEncoder(bert, k, m) for m in ("eq13", "eq14")}
-            lower = encoders["eq13"].lower(ids, mask)
-            jobs = _jobs(encoders, ids, mask, lower, pairs, few)
-            rounds = {name: args.repeats for name in jobs}
-            rounds.update({name: max(1, args.repeats // 2) for name in jobs if "literal" in name})
-            best = interleaved_best(jobs, rounds, device)
-            ner_s = best["ner"]
-            for rc_mask, encoder in encoders.items():
-                reference = encoder.rc_cls(None, mask, few, ids, strategy="literal").float()
-                literal_s = best[f"literal {rc_mask}"] * n_pairs / len(few)
-                for strategy in STRATEGIES:
-                    rc_s = literal_s if strategy == "literal" else best[f"{strategy} {rc_mask}"]
-                    all_s = best.get(f"{strategy}+ner {rc_mask}", ner_s + rc_s)
-                    out = encoder.rc_cls(lower, mask, few, ids, strategy=strategy).float()
-                    diff = float((out - reference).abs().max()) if len(few) else 0.0
-                    print(
-                        f"{strategy:<8} {rc_mask:<5} {entities:>4} {n_pairs:>6} {rc_s:>9.4f} "
-                        f"{n_pairs / rc_s:>9.0f} {rc_s / ner_s:>7.2f} {all_s / ner_s:>7.2f} "
-                        f"{literal_s / rc_s:>9.1f}x {diff:>9.1e}"
-                    )
+    settings = RcSettings(tuple(args.entities), args.sentences, args.repeats, args.literal_pairs,
+                          args.vocab, args.seed)
+    rows, literal_notes = measure(bert, k, settings, device, args.bf16)
+    for r in rows:
+        print(
+            f"{r.strategy:<8} {r.mask:<5} {r.entities:>4} {r.pairs:>6} {r.rc_s:>9.4f} "
+            f"{r.pairs_per_s:>9.0f} {r.rc_over_ner:>7.2f} {r.all_over_ner:>7.2f} "
+            f"{r.speedup:>9.1f}x {r.max_diff:>9.1e}"
+        )
     if literal_notes:
         print("literal timed on the first pairs and scaled: " + "; ".join(literal_notes))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {peak:.0f} MiB")
+    print(f"peak RSS: {peak_rss_mib():.0f} MiB")
     return 0
 
 
@@ -243,7 +250,8 @@ def _jobs(encoders, ids, mask, lower, pairs, few) -> dict[str, Callable[[], obje
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=("default", "base"), default="default")
+    parser.add_argument("--size", choices=("base", *PROFILES), default="default",
+                        help="bert-base, or the encoder of a training profile")
     parser.add_argument("--k", type=int, default=None, help="task layers (default: per size)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")

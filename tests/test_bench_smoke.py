@@ -1,0 +1,70 @@
+"""bench/bench_pipeline.py --quick: every stage's table is there, complete and sane."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tables(markdown: str) -> dict[str, list[dict[str, str]]]:
+    """Each `## N. title` section's Markdown table as rows of {column: cell}, by N."""
+    tables = {}
+    for section in markdown.split("\n## ")[1:]:
+        number = section.split(".", 1)[0]
+        lines = [line for line in section.splitlines() if line.startswith("|")]
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        tables[number] = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")),
+                                   strict=True)) for line in lines[2:]]
+    return tables
+
+
+def _number(cell: str) -> float:
+    return float(cell.rstrip("x").replace(",", ""))
+
+
+@pytest.mark.slow
+def test_quick_pipeline_benchmark_prints_every_table_with_positive_rates():
+    done = subprocess.run(
+        [sys.executable, "bench/bench_pipeline.py", "--quick", "--threads", "1",
+         "--device", "cpu", "--rc-entities", "3", "5"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "- machine: " in out and "torch " in out and "- device: cpu" in out
+    tables = _tables(out)
+    assert sorted(tables) == ["1", "2", "3", "4", "5", "6"]
+
+    rc = tables["1"]
+    assert {(r["mask"], r["entities"], r["strategy"]) for r in rc} == {
+        (m, e, s) for m in ("eq13", "eq14") for e in ("3", "5")
+        for s in ("literal", "batched", "exact")}
+    for r in rc:
+        n = int(r["entities"])
+        assert int(r["pairs"]) == n * (n - 1) // 2  # one sentence per entity count
+        for column in ("pairs/s", "RC / NER", "(NER+RC) / NER", "vs literal"):
+            assert _number(r[column]) > 0, (r, column)
+        assert _number(r["max diff"]) < 1e-3  # the shortcuts compute the literal [CLS]
+
+    (train,) = tables["2"]
+    assert train["mode"] == "joint" and _number(train["sentences/s"]) > 0
+
+    ner, full = tables["3"]
+    assert ner["pass"] == "NER only" and full["pass"].startswith("full")
+    assert ner["entities"] == full["entities"] and int(ner["entities"]) > 0  # oracle entities
+    assert ner["relations"] == "0" and int(full["relations"]) > 0
+    assert ner["vs NER-only"] == "1.00x" and _number(full["vs NER-only"]) > 0
+
+    (parquet,) = tables["4"]
+    assert _number(parquet["rows"]) > int(ner["entities"]) and _number(parquet["rows/s"]) > 0
+
+    assert [r["load"] for r in tables["5"]] == ["bulk COPY", "UNWIND MERGE"]
+    assert all(_number(r["edges"]) > 0 and _number(r["edges/s"]) > 0 for r in tables["5"])
+
+    assert len(tables["6"]) == 5
+    assert all(_number(r["peak RSS so far (MiB)"]) > 0 for r in tables["6"])
