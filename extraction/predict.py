@@ -22,6 +22,7 @@ yielded in input order as soon as their sentences are done.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,8 @@ from ingest.bieos import decode
 from ingest.document import Document, Entity, Relation, Span
 from ingest.examples import Mention, SentenceSpan, candidate_pairs, document_examples, sentences_of
 from ingest.schema import NO_RELATION, Schema
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class Extractor:
         relations: bool = True,
     ) -> None:
         self.device = torch.device(device) if device is not None else pick_device()
-        self.relations = relations  # False: entities only, no relation classification
+        # False: entities only. A model trained NER-only has an untrained RC head: never asked.
+        self.relations = relations and model.trains_rc
         self.model = model.to(self.device)
         self.tokenizer = tokenizer
         self.schema = schema
@@ -83,6 +87,9 @@ class Extractor:
         from extraction.model_dir import load_model_dir
 
         loaded = load_model_dir(model_dir, schema=schema)
+        if not loaded.model.trains_ner:
+            logger.warning("%s was trained RC-only: it finds no entities by itself, it only "
+                           "classifies relations between given ones", model_dir)
         return cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
                    loaded.config.max_chars, device, relations)
 
@@ -123,6 +130,10 @@ class Extractor:
         """Entities and relations of each sentence text (one batch; keep it small)."""
         if not texts:
             return []
+        if not self.model.trains_ner:
+            # An RC-only model's CRF is untrained: it finds nothing rather than noise. It serves
+            # on given entities (predict_relations_gold, extraction.experiment.PipelineExtractor).
+            return [SentencePrediction((), (), ()) for _ in texts]
         self.model.eval()
         encoded = [self._encode(t) for t in texts]
         batch = collate(encoded, self.tokenizer.pad_id).to(self.device)

@@ -62,3 +62,20 @@ def test_ner_only_pass_gives_the_same_entities_without_classifying_relations(mon
     (entities_only,) = ner_only.extract([document])
     assert entities_only.entities == with_relations.entities
     assert entities_only.relations == ()
+
+
+def test_a_single_task_model_is_only_asked_what_it_was_trained_for(monkeypatch):
+    schema = load_schema()
+    model, tokenizer = _model_tagging_degree_and_vessel_alternately(schema)
+    document = Document("r1", TEXT, annotated=False)
+
+    model.mode = "ner_only"  # its RC head would answer Modifier for every pair, untrained
+    (entities_only,) = Extractor(model, tokenizer, schema, device="cpu").extract([document])
+    assert len(entities_only.entities) >= 4 and entities_only.relations == ()
+
+    model.mode = "rc_only"  # its CRF would tag noise: it finds nothing by itself
+    rc_only = Extractor(model, tokenizer, schema, device="cpu")
+    (nothing,) = rc_only.extract([document])
+    assert nothing.entities == () and nothing.relations == ()
+    gold = rc_only.predict_relations_gold(entities_only)
+    assert gold.entities == entities_only.entities and len(gold.relations) >= 2
