@@ -70,18 +70,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
-    from extraction.train_config import PROFILES
-
+    # Profile names are checked by load_config, not by argparse: listing them here would import
+    # torch and transformers for every `angiokg` command, seconds before any work starts.
     parser.add_argument("--config", help="JSON or YAML file of TrainConfig keys")
-    parser.add_argument("--profile", choices=sorted(PROFILES),
-                        help="named configuration (default: default)")
+    parser.add_argument("--profile", help="named configuration: tiny, sample-quick or default "
+                        "(default: default)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
 
 
 def _config(args: argparse.Namespace):
     from extraction.train_config import load_config
 
-    config = load_config(args.config, args.profile)
+    try:
+        config = load_config(args.config, args.profile)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"angiokg {args.command}: {exc}") from None
     if args.device:
         config = replace(config, device=args.device)
     return config

@@ -17,3 +17,11 @@ def test_help_lists_the_pipeline_commands():
     for command in ("validate", "generate", "stats", "train", "evaluate", "extract", "cypher",
                     "run-sample"):
         assert command in result.stdout
+
+
+def test_an_unknown_training_profile_is_refused_with_the_known_ones(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "train", str(tmp_path), "--out", str(tmp_path / "m"),
+         "--profile", "bogus"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "unknown profile 'bogus'" in result.stderr and "sample-quick" in result.stderr
