@@ -93,6 +93,8 @@ def run_id_for(flow_run_id: str | None, started: datetime | None) -> str:
 
 @task(cache_policy=NO_CACHE)
 def plan_run(archive: Path, out: Path, model_dir: Path, run_id: str, shard_size: int) -> RunPlan:
+    # Absolute: a Dask worker started in another directory must write the same run folder.
+    model_dir, out = model_dir.absolute(), out.absolute()
     model_version = _extractor(str(model_dir)).model_version
     with Manifest.for_output(out) as manifest:
         record = manifest.start_run(run_id, date.today().isoformat(), model_version)

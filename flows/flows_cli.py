@@ -4,7 +4,8 @@
 training profile, on Prefect's ephemeral local API (no server to start, telemetry off, its
 database inside the run folder), ending with where the outputs are and one analyst query's
 answer. `nightly` is the same flow with every parameter on the command line; `serve` runs the
-deployments on this machine, the nightly one on its cron schedule.
+deployments on this machine, the nightly one on its cron schedule (`build_deployments` makes them;
+the schedule needs a Prefect server: Prefect's ephemeral API runs no scheduler).
 
 Prefect reads its settings when it is first imported, so the environment is set before any
 import of `prefect` (this module imports the flows inside the handlers).
@@ -23,6 +24,7 @@ SAMPLE_OUT = Path("runs/sample")
 SAMPLE_PROFILE = "sample-quick"
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+SERVED_DEPLOYMENT = "local"
 ANSWERED_QUERY = "findings-per-vessel-segment"
 ANSWER_ROWS = 10
 
@@ -88,8 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser(
         "serve", help="serve the deployments on this machine (nightly on a cron schedule)",
         description="Registers the nightly, train, ingest, extract and export deployments with "
-                    "the Prefect API (PREFECT_API_URL, or a local one) and runs them here "
-                    "until stopped. For workers and work pools use infra/prefect.yaml.")
+                    "the Prefect server at PREFECT_API_URL (its scheduler starts the nightly "
+                    "run) and runs them in this process until stopped. For work pools and "
+                    "workers use infra/prefect.yaml (infra/README.md).")
     _nightly_args(serve, sample=False)
     serve.add_argument("--cron", default=DEFAULT_CRON, help=f"default {DEFAULT_CRON!r}")
     serve.add_argument("--timezone", default=DEFAULT_TIMEZONE, help=f"default {DEFAULT_TIMEZONE}")
@@ -111,17 +114,23 @@ def _params(args: argparse.Namespace):
 
     from flows.parameters import NightlyParams
 
+    given = nightly_parameters(args)
+
+    def where(loc: tuple) -> str:  # the command-line flag when the field is one
+        name = ".".join(map(str, loc))
+        return f"--{name.replace('_', '-')}" if name in given else (name or "parameters")
+
     try:
-        return NightlyParams(**nightly_parameters(args))
+        return NightlyParams(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}"
+        problems = "; ".join(f"{where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors())
         raise SystemExit(f"angiokg {args.command}: {problems}") from None
 
 
 def run_nightly(args: argparse.Namespace) -> int:
-    offline_prefect_environment(args.out)
-    params = _params(args)
+    params = _params(args)  # refuse bad parameters before touching the environment
+    offline_prefect_environment(params.out)
     from flows.nightly_flow import nightly_flow
     from flows.outputs import describe_outputs
 
@@ -130,32 +139,74 @@ def run_nightly(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    offline_prefect_environment(args.out)
-    params = _params(args)
-    from prefect import serve
-    from prefect.schedules import Cron
+def _as_parameters(model: Any) -> dict[str, Any]:
+    """A flow's `params` as JSON (paths as strings): what the API stores and validates."""
+    return {"params": model.model_dump(mode="json")}
 
+
+def nightly_schedule(cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE):
+    """The nightly cron schedule, checked now (a bad cron or time zone names the option)."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        return CronSchedule(cron=cron, timezone=timezone)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = "timezone" if "timezone" in error["loc"] else "cron"
+        value, example = ((timezone, DEFAULT_TIMEZONE) if field == "timezone"
+                          else (cron, DEFAULT_CRON))
+        reason = error["msg"].removeprefix("Value error, ")
+        raise ValueError(f"--{field} {value!r} is not valid ({reason}); "
+                         f"pass e.g. --{field} {example!r}") from None
+
+
+def build_deployments(params: Any, cron: str = DEFAULT_CRON,
+                      timezone: str = DEFAULT_TIMEZONE) -> list[Any]:
+    """The deployments `angiokg serve` runs: the nightly flow on the cron schedule in
+    `timezone`; train, ingest, extract and export on demand, each with `params`' matching
+    sub-parameters. Each is named `local` (`angiokg-nightly/local`, ...): a deployment is its
+    flow plus its name, so these never replace infra/prefect.yaml's worker deployments on the
+    same server.
+
+    Returns `prefect.deployments.runner.RunnerDeployment`s; nothing is registered or served.
+    """
     from flows.export_flow import export_flow
     from flows.extract_flow import extract_flow
     from flows.ingest_flow import ingest_flow
     from flows.nightly_flow import nightly_flow
     from flows.train_flow import train_flow
 
-    def as_json(model: Any) -> dict[str, Any]:
-        return {"params": model.model_dump(mode="json")}
+    schedule = nightly_schedule(cron, timezone)
 
-    serve(
-        nightly_flow.to_deployment(
-            name="nightly", schedule=Cron(args.cron, timezone=args.timezone),
-            parameters=as_json(params), concurrency_limit=1, tags=["angiokg"]),
-        train_flow.to_deployment(name="train", parameters=as_json(params.train_params()),
-                                 concurrency_limit=1, tags=["angiokg"]),
-        ingest_flow.to_deployment(name="ingest", parameters=as_json(params.ingest_params()),
-                                  tags=["angiokg"]),
-        extract_flow.to_deployment(name="extract", parameters=as_json(params.extract_params()),
-                                   concurrency_limit=1, tags=["angiokg"]),
-        export_flow.to_deployment(name="export", parameters=as_json(params.export_params()),
-                                  concurrency_limit=1, tags=["angiokg"]),
-    )
+    def deployment(flow: Any, model: Any, **options: Any) -> Any:
+        return flow.to_deployment(name=SERVED_DEPLOYMENT, parameters=_as_parameters(model),
+                                  tags=["angiokg"], **options)
+
+    return [
+        deployment(nightly_flow, params, schedules=[schedule], concurrency_limit=1),
+        deployment(train_flow, params.train_params(), concurrency_limit=1),
+        deployment(ingest_flow, params.ingest_params()),
+        deployment(extract_flow, params.extract_params(), concurrency_limit=1),
+        deployment(export_flow, params.export_params(), concurrency_limit=1),
+    ]
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    params = _params(args)
+    offline_prefect_environment(params.out)
+    from prefect import serve
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        # Prefect's ephemeral API runs no scheduler: the nightly run would never start.
+        raise SystemExit(
+            f"angiokg {args.command}: PREFECT_API_URL is not set; the cron schedule needs a "
+            "Prefect server: start one (`prefect server start`) and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api")
+    try:
+        deployments = build_deployments(params, args.cron, args.timezone)
+    except ValueError as exc:
+        raise SystemExit(f"angiokg {args.command}: {exc}") from None
+    serve(*deployments)
     return 0
