@@ -100,7 +100,10 @@ class LadybugStore:
     def _copy(self, name: str, table: pa.Table) -> None:
         if table.num_rows:
             # `name` is a label from graph_model, never data; the rows travel as a parameter.
-            self._execute(f"COPY {name} FROM (LOAD FROM $arrow RETURN *)", {"arrow": table})
+            # One contiguous chunk: a run read from many shards arrives as many record batches,
+            # some empty, and LadybugDB's Arrow scan silently drops rows after an empty batch.
+            self._execute(f"COPY {name} FROM (LOAD FROM $arrow RETURN *)",
+                          {"arrow": table.combine_chunks()})
 
     def load_graph(self, graph: Mapping[str, pa.Table], *, bulk: bool) -> dict[str, int]:
         """Replace the reports in `graph` (tables from `graph_tables`); returns rows per table."""

@@ -67,6 +67,11 @@ class Neo4jSettings:
 
     __str__ = __repr__
 
+    def redact(self, text: str) -> str:
+        """`text` without the password or a URI's `user:password@` part."""
+        text = redact_uri(text)
+        return text.replace(self.password, "***") if self.password else text
+
     @classmethod
     def from_env(
         cls,
@@ -107,7 +112,19 @@ class Neo4jWriter:
 
         logger.info("connecting to %s as %s (database %s)", redact_uri(settings.uri),
                     settings.user, settings.database)
-        driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
+        try:
+            driver = neo4j.GraphDatabase.driver(settings.uri,
+                                                auth=(settings.user, settings.password))
+        except Exception as exc:
+            # The driver's message quotes the URI, which may hold a password ("URI userinfo is
+            # not supported ... Given URI: 'bolt://user:pw@...'"). `from None`: the original
+            # must not reach a traceback in the logs either.
+            raise Neo4jConfigError(
+                f"NEO4J_URI {redact_uri(settings.uri)} was refused by the Neo4j driver "
+                f"({settings.redact(str(exc))}); set it to neo4j://host:7687 or "
+                "bolt://host:7687 and give the user and password in NEO4J_USER and "
+                "NEO4J_PASSWORD, never in the URI"
+            ) from None
         return driver, cls(driver, database=settings.database, batch_size=settings.batch_size)
 
     def _write(self, statement: str, parameters: Mapping[str, Any]) -> None:

@@ -98,8 +98,9 @@ def iter_reports(archive: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES
         earlier = first_seen.get(report.report_id)
         if earlier is not None:
             yield _refused(report.report_id, report.source,
-                           f"duplicate report id {report.report_id!r}: already read from "
-                           f"{earlier}; the first one is kept, rename or remove this one")
+                           f"{report.source}: duplicate report id {report.report_id!r}: already "
+                           f"read from {earlier}; the first one is kept, rename or remove this "
+                           "one")
             continue
         first_seen[report.report_id] = report.source
         yield report

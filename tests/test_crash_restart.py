@@ -2,7 +2,8 @@
 
 The run is a real `angiokg extract` process with a real (tiny) model. It is killed as soon as
 its first shard is durable, then started again with the same run id; the result must equal that
-of a run that was never interrupted.
+of a run that was never interrupted, in Parquet and in the graph loaded from it. (A kill in the
+middle of the graph load itself: tests/test_flows_export.py.)
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import pandas as pd
 import pytest
 import torch
 from extraction_fakes import train_tiny_model
+from graph_faults import clean_load, without_floats
 
 from export.parquet_sink import read_dataset
 from extraction.predict import Extractor
+from flows.export_flow import published_runs
 from flows.extract_job import ExtractSettings, run_extraction
 from ingest.generator import generate_corpus
 
@@ -104,3 +107,13 @@ def test_sigkill_midway_then_restart_leaves_each_output_exactly_once(setup):
     leftovers = [p for p in out.rglob("*") if p.is_file() and (
         p.name.startswith(".") or "tmp" in p.name or "_staging" in p.parts)]
     assert leftovers == []
+
+    # The graph loaded from the restarted run holds each node and edge once, as the graph of
+    # the uninterrupted run does.
+    runs = published_runs(out)
+    assert [r.run_id for r in runs] == ["nightly-1"]
+    got = without_floats(clean_load(out, runs, root / "killed.lbug"))
+    want = without_floats(clean_load(root / "clean", runs, root / "clean.lbug"))
+    assert got == want
+    assert len(got["Report"]) == REPORTS + 1
+    assert len(got["Mention"]) == len(got["MENTIONS"]) == read_dataset(out, "entities").num_rows

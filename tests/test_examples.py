@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,3 +164,15 @@ def test_candidates_per_sentence_are_all_pairs_and_tags_decode_to_the_mentions(c
         assert len(ex.candidates) == n * (n - 1) // 2
         assert len(ex.tags) == len(ex.sentence.text)
         assert decode(ex.tags) == [(m.type, m.start, m.end) for m in ex.mentions]
+
+
+@settings(max_examples=150, deadline=None)
+@given(long_documents())
+def test_sentence_offsets_map_every_mention_back_to_its_entity_in_the_original_text(case):
+    doc, max_chars = case
+    # Blank-only spans are no annotation (the validator flags them, span-boundary): left out.
+    doc = replace(doc, entities=tuple(e for e in doc.entities if e.text.strip()))
+    back = sorted((m.entity_id, ex.sentence.start + m.start, ex.sentence.start + m.end, m.text)
+                  for ex in document_examples(doc, SCHEMA, max_chars) for m in ex.mentions)
+    assert back == sorted((e.id, e.start, e.end, e.text) for e in doc.entities)
+    assert all(doc.text[start:end] == text for _, start, end, text in back)

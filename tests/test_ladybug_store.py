@@ -6,6 +6,7 @@ from export_samples import (
     RUN_DATE,
     coordination_doc,
     lad_doc,
+    make_doc,
     nasty_doc,
     outcomes_for,
 )
@@ -88,6 +89,29 @@ def test_bulk_copy_from_parquet_equals_incremental_merge(tmp_path):
         assert snapshot(merged) == bulk_counts
     assert props == (("近段", 50.0, 0.8, "run-1"),)
 
+
+
+def test_bulk_load_of_a_run_written_in_shards_loses_no_row(tmp_path):
+    # A run read back from many shards is a table of many record batches, some of them empty
+    # (a shard whose reports had no entity); LadybugDB's Arrow scan drops rows after an empty
+    # batch unless the store hands it one contiguous chunk.
+    quiet = make_doc("r0", "术后安返病房。", [], [])
+    shards = [[quiet], [lad_doc("r1")], [make_doc("r5", "嘱观察。", [], [])],
+              [coordination_doc("r2"), lad_doc("r4", "50%")]]
+    ps.begin_run(tmp_path / "data", RUN, resume=False)
+    for number, docs in enumerate(shards):
+        tables = ps.document_tables(docs, outcomes_for(docs), SCHEMA, RUN)
+        ps.write_shard(tmp_path / "data", RUN, f"{number:05d}", tables)
+    ps.commit_run(tmp_path / "data", RUN)
+    with LadybugStore(tmp_path / "bulk.lbug") as bulk:
+        claimed = bulk.load_run(tmp_path / "data", RUN)
+        loaded = snapshot(bulk)
+        reports = count(bulk, "(r:Report)")
+    with LadybugStore(tmp_path / "merge.lbug") as merged:
+        merged.load_documents([d for docs in shards for d in docs], SCHEMA, RUN)
+        assert loaded == snapshot(merged)
+    assert reports == claimed["Report"] == 5
+    assert loaded["mentions"] == claimed["Mention"] == 19 and loaded["related"] == 15
 
 def test_report_text_with_cypher_quotes_and_backslashes_is_stored_verbatim(store):
     doc = nasty_doc()

@@ -142,3 +142,12 @@ def test_merge_statements_match_on_keys_and_set_every_property():
 def test_zero_batch_size_is_refused():
     with pytest.raises(Neo4jConfigError):
         Neo4jSettings("bolt://x", "u", "p", batch_size=0)
+
+
+def test_a_uri_the_driver_refuses_is_reported_without_its_password():
+    # The real driver refuses credentials in a bolt:// URI, quoting the URI in its message.
+    s = Neo4jSettings(f"bolt://loader:{PASSWORD}@db.example:7687", "loader", PASSWORD)
+    with pytest.raises(Neo4jConfigError, match="NEO4J_PASSWORD, never in the URI") as caught:
+        Neo4jWriter.open(s)
+    assert "bolt://***@db.example:7687" in str(caught.value)
+    assert PASSWORD not in str(caught.value) and caught.value.__suppress_context__
