@@ -48,6 +48,10 @@ def offline_prefect_environment(out: Path, environ: dict[str, str] | None = None
     }
     applied = {k: v for k, v in defaults.items() if k not in env}
     env.update(applied)
+    if "PREFECT_HOME" in applied:
+        # Prefect makes its home without parents; in a fresh run folder its SQLite database
+        # then cannot be opened and the ephemeral API never starts.
+        Path(applied["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     return applied
 
 

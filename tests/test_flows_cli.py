@@ -130,6 +130,7 @@ def test_offline_environment_puts_prefect_home_in_the_run_folder(tmp_path):
     home = Path(environ["PREFECT_HOME"])
     assert home == RunLayout(tmp_path / "run").prefect_home.resolve()
     assert home.is_relative_to((tmp_path / "run").resolve())
+    assert home.is_dir()  # Prefect would not create the run folder's state/ above it
     assert environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert environ["DO_NOT_TRACK"] == "1"
     assert applied == environ
