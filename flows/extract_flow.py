@@ -36,7 +36,7 @@ from flows.extract_job import (
     prepare_run,
     write_json_atomic,
 )
-from flows.parameters import DASK_ADDRESS_ENV, ExtractParams
+from flows.parameters import ExtractParams
 from flows.state import RunLayout, read_current_model
 
 
@@ -141,9 +141,11 @@ def publish_run(target: RunTarget, shards: list[Shard], archive: Path) -> dict[s
     return summary.to_dict()
 
 
-@flow(name="angiokg-extract", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
-def extract_flow(params: ExtractParams) -> dict[str, object]:
-    """Returns the run summary: inputs == processed + quarantined + failed."""
+@flow(name="angiokg-extract-shards", log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=2))
+def extract_shards_flow(params: ExtractParams) -> dict[str, object]:
+    """Plan, extract the shards on this flow's task runner, publish; returns the run summary
+    (inputs == processed + quarantined + failed)."""
     layout = RunLayout(params.out)
     model_dir = resolve_model_dir(params)
     run_id = run_id_for(flow_run.id, flow_run.scheduled_start_time)
@@ -162,14 +164,27 @@ def task_runner_for(dask_address: str | None, workers: int):
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
+def torch_threads_per_shard(workers: int, cpus: int | None) -> int:
+    """CPU threads each concurrent shard may give torch: the cores shared out, at least one.
+
+    torch's default (every core per call) with several shards at once oversubscribes the
+    machine, and small ops then wait on each other many times over.
+    """
+    return max(1, (cpus or 1) // workers)
+
+
 def extract_flow_for(params: ExtractParams):
-    """`extract_flow` with the task runner these parameters ask for."""
-    return extract_flow.with_options(
+    """The shards flow with the task runner these parameters ask for."""
+    return extract_shards_flow.with_options(
         task_runner=task_runner_for(params.resolved_dask_address(), params.workers))
 
 
-# A deployed extract_flow (started by a worker, not through extract_flow_for) takes its runner
-# from the worker's environment.
-if os.environ.get(DASK_ADDRESS_ENV):
-    extract_flow = extract_flow.with_options(
-        task_runner=task_runner_for(os.environ[DASK_ADDRESS_ENV], workers=2))
+@flow(name="angiokg-extract", log_prints=True)
+def extract_flow(params: ExtractParams) -> dict[str, object]:
+    """Extraction with the task runner chosen at run time from the parameters (a deployment's
+    `dask_address`, else $ANGIOKG_DASK_ADDRESS, else threads), not when the module is imported."""
+    if params.resolved_dask_address() is None:
+        import torch
+
+        torch.set_num_threads(torch_threads_per_shard(params.workers, os.cpu_count()))
+    return extract_flow_for(params)(params)

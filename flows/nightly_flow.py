@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
 from flows.export_flow import ExportResult, export_flow
-from flows.extract_flow import extract_flow_for
+from flows.extract_flow import extract_flow
 from flows.ingest_flow import IngestResult, ingest_flow
 from flows.parameters import NightlyParams, RetrainPolicy
 from flows.state import CurrentModel, RunLayout, read_current_model
@@ -83,6 +83,6 @@ def nightly_flow(params: NightlyParams) -> NightlyResult:
     else:
         model = train_flow(params.train_params())
     extract = params.extract_params(Path(model.model_dir))
-    summary = extract_flow_for(extract)(extract)
+    summary = extract_flow(extract)
     exported = export_flow(params.export_params())
     return NightlyResult(ingested, model, retrain, why, summary, exported)

@@ -17,7 +17,7 @@ import pytest
 from extraction_fakes import train_tiny_model
 
 from export.parquet_sink import read_dataset
-from flows.extract_flow import extract_flow_for, task_runner_for
+from flows.extract_flow import extract_flow, task_runner_for, torch_threads_per_shard
 from flows.parameters import ExtractParams
 from flows.state import RunLayout
 from ingest.generator import generate_corpus
@@ -70,6 +70,13 @@ def test_the_dask_runner_is_chosen_only_when_a_scheduler_is_configured():
     assert isinstance(task_runner_for("tcp://127.0.0.1:8786", 3), DaskTaskRunner)
 
 
+def test_concurrent_shards_share_the_cores_out_between_them():
+    assert torch_threads_per_shard(2, 2) == 1
+    assert torch_threads_per_shard(2, 16) == 8
+    assert torch_threads_per_shard(4, 2) == 1
+    assert torch_threads_per_shard(1, None) == 1
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_shards_on_a_dask_cluster_equal_shards_on_threads(inputs, cluster, tmp_path,
                                                          monkeypatch):
@@ -86,8 +93,9 @@ def test_shards_on_a_dask_cluster_equal_shards_on_threads(inputs, cluster, tmp_p
     dask = ExtractParams(archive=archive, out=Path("dask"), model_dir=model_dir,
                          shard_size=2, dask_address=cluster.scheduler_address)
 
-    on_threads = extract_flow_for(threads)(threads)
-    on_dask = extract_flow_for(dask)(dask)
+    # The deployed flow itself, so a deployment's dask_address parameter is what picks Dask.
+    on_threads = extract_flow(threads)
+    on_dask = extract_flow(dask)
 
     assert on_dask["inputs"] == on_threads["inputs"] == 8
     for key in ("processed", "quarantined", "failed", "extracted"):
