@@ -34,10 +34,9 @@ from flows.extract_job import (
     RunIdentity,
     new_run_id,
     prepare_run,
-    write_json_atomic,
 )
 from flows.parameters import ExtractParams
-from flows.state import RunLayout, read_current_model
+from flows.state import RunLayout, read_current_model, write_json_atomic
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,7 @@ added to). A new run id extracts only what no earlier run did with this model ve
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,6 +37,7 @@ from extraction.batch import (
     extract_shards,
 )
 from extraction.manifest import Manifest, RunRecord
+from flows.state import write_json_atomic
 from ingest.schema import Schema, load_schema
 
 log = logging.getLogger(__name__)
@@ -117,21 +115,6 @@ class ExtractSettings:
 
 def new_run_id(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("run-%Y%m%dT%H%M%SZ")
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prepare_run(manifest: Manifest, sink: ShardSink, record: RunRecord) -> None:

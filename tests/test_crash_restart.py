@@ -9,10 +9,8 @@ middle of the graph load itself: tests/test_flows_export.py.)
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +18,7 @@ import pytest
 import torch
 from extraction_fakes import train_tiny_model
 from graph_faults import clean_load, without_floats
+from processes import sigkill_when
 
 from export.parquet_sink import read_dataset
 from extraction.predict import Extractor
@@ -75,19 +74,9 @@ def test_sigkill_midway_then_restart_leaves_each_output_exactly_once(setup):
     out = root / "killed"
     markers = out / "_staging" / "run_id=nightly-1" / "_shards"
     proc = subprocess.Popen(_extract_cmd(root, out), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env=ENV)
-    try:
-        deadline = time.monotonic() + 300
-        while not (markers.is_dir() and any(markers.glob("*.done"))):
-            assert proc.poll() is None, "the run ended before its first shard was durable"
-            assert time.monotonic() < deadline, "no shard was written in 300 s"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+                            stderr=subprocess.PIPE, start_new_session=True, env=ENV)
+    sigkill_when(proc, lambda: markers.is_dir() and any(markers.glob("*.done")), timeout_s=300,
+                 what="its first shard was durable")
     # Killed midway: nothing was published, so readers see no dataset at all yet.
     assert not (out / "reports").exists()
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from graph_faults import (
     graph_contents,
     repair,
 )
+from processes import sigkill_when
 
 from flows.export_flow import (
     LADYBUG_DB,
@@ -168,19 +167,8 @@ def test_sigkill_in_the_middle_of_a_graph_load_loses_and_duplicates_nothing(tmp_
     proc = subprocess.Popen([sys.executable, "-c", _LOAD_EVERY_RUN, str(layout.root), FAULTY],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (layout.root / "graph-hanging").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "the load never reached the midway point"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, (layout.root / "graph-hanging").exists, timeout_s=120,
+                 what="the load reached its midway point")
     # run-a was in before the kill; run-b was cut off halfway and is not in the ledger.
     assert read_graph_ledger(layout, store_key(FAULTY, layout)) == ["run-a"]
 
