@@ -15,7 +15,7 @@ export DO_NOT_TRACK ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench bench-memory fuzz clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_pipeline.py
+
+bench-memory: $(STAMP)
+	$(PY) bench/bench_memory.py
+
+# FUZZ_SECONDS=600 make fuzz for a longer run
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-180} $(PY) fuzz/fuzz_brat_reader.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
