@@ -1,0 +1,94 @@
+"""What a run shows in the Prefect UI: the tables and the plot, then the artifacts themselves as
+a real Prefect API stores them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from prefect import flow
+
+from flows import artifacts
+
+EVALUATION = {
+    "documents": 27,
+    "ner": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "tp": 4, "fp": 0, "fn": 4,
+            "per_type": {"Degree": {"precision": 1.0, "recall": 0.25, "f1": 0.4, "tp": 1,
+                                    "fp": 0, "fn": 3}}},
+    "rc_gold": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10},
+}
+
+LOG_LINES = [
+    json.dumps({"epoch": 1, "loss": 4.0, "lr": 1e-4, "seconds": 3.0,
+                "dev": {"ner_f1": 0.5, "rc_predicted_f1": 0.25}}),
+    "",
+    json.dumps({"note": "not an epoch"}),
+    json.dumps({"epoch": 2, "loss": 1.0, "lr": 5e-5, "seconds": 6.0,
+                "dev": {"ner_f1": 0.75, "rc_predicted_f1": 0.5}}),
+]
+
+
+def test_summary_row_has_every_count_and_zero_for_missing_ones():
+    row = artifacts.summary_row({"run_id": "r1", "inputs": 8, "processed": 6, "quarantined": 2})
+    assert row == {"run_id": "r1", "inputs": 8, "processed": 6, "extracted": 0, "skipped": 0,
+                   "quarantined": 2, "failed": 0}
+
+
+def test_evaluation_markdown_has_a_table_per_task_with_micro_and_per_type_rows():
+    text = artifacts.evaluation_markdown(EVALUATION)
+    assert "## ner" in text and "## rc_gold" in text
+    assert "| **all (micro)** | 1.000 | 0.500 | 0.667 | 8 |" in text  # support = tp + fn
+    assert "| Degree | 1.000 | 0.250 | 0.400 | 4 |" in text
+    assert "| **all (micro)** | 0.900 | 0.900 | 0.900 | 10 |" in text
+    assert "- **documents**: 27" in text
+
+
+def test_training_history_flattens_scores_and_drops_rates_timings_and_non_epochs():
+    history = artifacts.training_history(LOG_LINES)
+    assert history == [
+        {"epoch": 1, "loss": 4.0, "dev_ner_f1": 0.5, "dev_rc_predicted_f1": 0.25},
+        {"epoch": 2, "loss": 1.0, "dev_ner_f1": 0.75, "dev_rc_predicted_f1": 0.5},
+    ]
+
+
+def test_training_curve_is_a_png_inlined_whole_in_the_markdown(tmp_path):
+    png = artifacts.plot_training_curve(artifacts.training_history(LOG_LINES),
+                                        tmp_path / "plots" / "curve.png")
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    markdown = artifacts.training_curve_markdown(png)
+    encoded = markdown.split("data:image/png;base64,", 1)[1].split(")", 1)[0]
+    assert base64.b64decode(encoded) == data
+    assert str(png) in markdown
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    png = artifacts.plot_training_curve(artifacts.training_history(LOG_LINES),
+                                        tmp_path / "curve.png")
+
+    @flow
+    def publish_all() -> None:
+        artifacts.publish_run_summary({"run_id": "r1", "inputs": 3, "processed": 2,
+                                       "extracted": 2, "quarantined": 1})
+        artifacts.publish_evaluation(EVALUATION, Path("models/m1"))
+        artifacts.publish_training_curve(png)
+
+    state = publish_all(return_state=True)
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        stored = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    by_key = {a.key: a for a in stored}
+    assert set(by_key) == {"angiokg-run-summary", "angiokg-evaluation", "angiokg-training-curve"}
+    summary = by_key["angiokg-run-summary"]
+    table = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
+    assert summary.type == "table" and table[0]["quarantined"] == 1 and table[0]["inputs"] == 3
+    assert "models/m1" in by_key["angiokg-evaluation"].data
+    assert "| Degree |" in by_key["angiokg-evaluation"].data
+    assert "data:image/png;base64," in by_key["angiokg-training-curve"].data
