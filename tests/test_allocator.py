@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from extraction.allocator import THRESHOLD_BYTES, threshold_from_env
+
 # Push glibc's dynamic threshold up with one freed 8 MiB block, then free a 4 MiB block that
 # sits under a small live one, and print how much of it is still resident.
 PROBE = """
@@ -39,3 +41,11 @@ def _returned_kib(mode: str) -> int:
 def test_a_freed_large_buffer_is_returned_only_with_the_fixed_threshold():
     assert _returned_kib("fixed") >= 4000  # the 4 MiB went back to the OS
     assert _returned_kib("default") < 1000  # glibc kept it in the heap
+
+
+def test_the_threshold_comes_from_the_environment_and_zero_leaves_glibc_alone():
+    assert threshold_from_env({}) == THRESHOLD_BYTES
+    assert threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "4194304"}) == 4 << 20
+    assert threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "0"}) == 0
+    with pytest.raises(ValueError, match="number of bytes"):
+        threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "4M"})
