@@ -42,7 +42,6 @@ from pipeline_model import (
 from pipeline_store import GRAPH_HEADER, PARQUET_HEADER, graph_rows, parquet_rows
 from transformers import BertModel
 
-from extraction.allocator import fix_mmap_threshold
 from extraction.batch import DEFAULT_SHARD_REPORTS
 from extraction.bert_factory import pick_device
 from extraction.train import read_corpus
@@ -158,8 +157,6 @@ SECTIONS: tuple[tuple[str, Callable[[Bench], tuple[str, list[str]]]], ...] = (
 
 
 def run(args: argparse.Namespace) -> int:
-    # The allocator setting every `angiokg` command runs with (ANGIOKG_MMAP_THRESHOLD).
-    mmap_fixed = fix_mmap_threshold()
     if args.threads:
         torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()  # loading and saving bars in the tables
@@ -169,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     for line in machine_lines(device):
         print(f"- {line}")
     print(f"- options: {' '.join(args.argv) or '(defaults)'}")
-    print(f"- glibc mmap threshold: {'fixed, as angiokg runs' if mmap_fixed else 'adaptive'}")
+    print("- allocator as angiokg runs: glibc's adaptive mmap threshold for stages 1-2 (as in "
+          "training), fixed from stage 3 on (Extractor.load sets it, ANGIOKG_MMAP_THRESHOLD)")
     stages = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-", dir=args.work) as work:
         bench = Bench(args, device, Path(work), reports, [gold_document(p) for p in reports])

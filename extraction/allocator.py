@@ -6,7 +6,8 @@ large free (up to 32 MiB), so after a few batches torch's activations of every s
 out of the heap, and the holes they leave are too small for the next batch's shapes: measured
 on `angiokg extract` over 3,000 reports, peak RSS grew shard by shard from 766 to 1,650 MiB while
 Python's own objects stayed at 5 MiB. A fixed threshold of 128 KiB (glibc's default start)
-keeps the peak at about 620 MiB, flat, for 1,000 and for 10,000 reports.
+keeps the peak at about 620 MiB, flat, for 1,000 and for 10,000 reports. `Extractor.load`
+sets it, so every extraction (command, flow, Dask worker) runs with it; training does not.
 
 The price is throughput: every large buffer is a fresh mapping to fault in, and extraction ran
 about 20% slower (24 -> 18 reports/s on 2 cores). A night that must not run out of memory is

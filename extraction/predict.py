@@ -84,8 +84,12 @@ class Extractor:
         cls, model_dir: str | Path, device: str | None = None, schema: Schema | None = None,
         relations: bool = True,
     ) -> Extractor:
+        from extraction.allocator import fix_mmap_threshold
         from extraction.model_dir import load_model_dir
 
+        # A loaded Extractor is for long streaming runs (extract, preannotate, workers): keep
+        # their memory flat. Training, short and bounded, keeps glibc's faster default.
+        fix_mmap_threshold()
         loaded = load_model_dir(model_dir, schema=schema)
         if not loaded.model.trains_ner:
             logger.warning("%s was trained RC-only: it finds no entities by itself, it only "

@@ -41,9 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from extraction.allocator import fix_mmap_threshold
-
-    fix_mmap_threshold()  # flat memory over long runs (see extraction/allocator.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

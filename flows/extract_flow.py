@@ -23,7 +23,6 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from extraction.allocator import fix_mmap_threshold
 from extraction.archive import ArchiveReport, iter_reports
 from extraction.batch import RunSummary, Shard, build_shard, group_shards
 from extraction.manifest import Manifest
@@ -65,7 +64,6 @@ class RunPlan:
 @functools.lru_cache(maxsize=2)
 def _extractor(model_dir: str) -> Extractor:
     # One model per process (or Dask worker), shared by its shard tasks: loading is the slow part.
-    fix_mmap_threshold()  # a worker may not have started through `angiokg`
     return Extractor.load(model_dir)
 
 
