@@ -144,6 +144,14 @@ def _read_capped(stream: IO[bytes], max_bytes: int) -> bytes | None:
             return None
 
 
+def _report_from_read(report_id: str, source: str, data: bytes | None, max_bytes: int
+                      ) -> ArchiveReport:
+    """The report of a capped read (`_read_capped`): refused when it hit the cap."""
+    if data is None:
+        return _refused(report_id, source, _too_big(source, f"more than {max_bytes}", max_bytes))
+    return _from_bytes(report_id, source, data)
+
+
 def _member_id(name: str) -> tuple[str | None, str]:
     """(report id, problem) for an archive member name; id None when the name is unsafe.
 
@@ -182,11 +190,7 @@ def _iter_folder(root: Path, max_bytes: int) -> Iterator[ArchiveReport]:
             except OSError as exc:
                 yield _refused(report_id, source, f"{source}: cannot read: {exc}")
                 continue
-            if data is None:
-                yield _refused(report_id, source, _too_big(source, f"more than {max_bytes}",
-                                                           max_bytes))
-                continue
-            yield _from_bytes(report_id, source, data)
+            yield _report_from_read(report_id, source, data, max_bytes)
 
 
 def _iter_zip(path: Path, max_bytes: int) -> Iterator[ArchiveReport]:
@@ -214,11 +218,7 @@ def _iter_zip(path: Path, max_bytes: int) -> Iterator[ArchiveReport]:
             except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
                 yield _refused(report_id, source, f"{source}: cannot read member: {exc}")
                 continue
-            if data is None:
-                yield _refused(report_id, source, _too_big(source, f"more than {max_bytes}",
-                                                           max_bytes))
-                continue
-            yield _from_bytes(report_id, source, data)
+            yield _report_from_read(report_id, source, data, max_bytes)
 
 
 def _iter_tar(path: Path, max_bytes: int) -> Iterator[ArchiveReport]:
@@ -254,10 +254,7 @@ def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, path: Path, max_by
         return
     stream = tf.extractfile(member)
     data = None if stream is None else _read_capped(stream, max_bytes)
-    if data is None:
-        yield _refused(report_id, source, _too_big(source, f"more than {max_bytes}", max_bytes))
-        return
-    yield _from_bytes(report_id, source, data)
+    yield _report_from_read(report_id, source, data, max_bytes)
 
 
 def _table_row(report_id: object, text: object, source: str, max_bytes: int) -> ArchiveReport:
