@@ -149,9 +149,16 @@ def _parse_relation(line: str) -> Relation:
     return Relation(id=id_, type=words[0], arg1=args["Arg1"], arg2=args["Arg2"])
 
 
+TEXT_FIELD_KINDS = "#N"  # lines whose last field is free text
+
+
 def _parse_other(line: str) -> OtherAnnotation:
     kind = line[0]
     id_, fields = _split_id(line, f"'{kind}... TAB ...'")
+    if kind in TEXT_FIELD_KINDS:
+        # The note (# and N lines) is everything after the second TAB, TABs included, as an
+        # entity's text is: split there only, or a TAB in the note splits it into fields.
+        fields = line.split("\t", 2)[1:]
     if kind == "*" and id_ != "*":
         raise _Malformed("bad-id", "an equivalence line's id is exactly '*'")
     other = OtherAnnotation(kind=kind, id=id_, fields=tuple(fields))

@@ -83,3 +83,11 @@ def test_malformed_line_is_a_finding_with_file_and_line_and_the_rest_is_kept(lin
     assert "fix or delete the line" in parsed.findings[0].message
     assert [e.id for e in parsed.entities] == ["T9"]
     assert [r.id for r in parsed.relations] == ["R9"]
+
+
+def test_a_tab_inside_a_note_stays_in_the_note():
+    parsed = parse_ann("T1\tDegree 0 2\t狭窄\n#1\tAnnotatorNotes T1\tsee\tcol 2\n"
+                       "N1\tReference T1 UMLS:C1\tstenosis\t(narrowing)\n")
+    assert parsed.findings == ()
+    assert [o.fields for o in parsed.others] == [
+        ("AnnotatorNotes T1", "see\tcol 2"), ("Reference T1 UMLS:C1", "stenosis\t(narrowing)")]

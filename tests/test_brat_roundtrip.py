@@ -1,6 +1,6 @@
 """Writing a document to brat and reading it back gives an equal document."""
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ingest.brat_reader import parse_ann
@@ -84,5 +84,7 @@ def documents(draw):
 
 @settings(max_examples=200, deadline=None)
 @given(documents())
+# Found by this test in CI: a TAB inside a note's text split it into more fields.
+@example(Document("d", "", others=(OtherAnnotation("N", "N1", ("Reference T1 0:0", "\t")),)))
 def test_write_then_read_gives_an_equal_document(document):
     assert reread(document) == document
