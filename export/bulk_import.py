@@ -26,6 +26,7 @@ from export import graph_model as gm
 from export.csv_safety import write_csv
 from export.graph_tables import graph_tables
 from export.parquet_sink import RunInfo, read_run
+from ingest.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -102,18 +103,18 @@ def write_bundle(graph: Mapping[str, pa.Table], folder: str | Path, *,
                                    _rows(graph[rel.type], rel.type), guard=guard)
     script = folder / "import.sh"
     relative = import_command(Path("."), database)
-    script.write_text(
+    write_text_atomic(
+        script,
         "#!/bin/sh\n"
         "# Load this bundle into a NEW, empty Neo4j database (neo4j-admin refuses an existing\n"
         "# one); then start it and run after-import.cypher (e.g. with cypher-shell -f).\n"
         "set -eu\ncd \"$(dirname \"$0\")\"\n"
         + " ".join(shlex.quote(a) for a in relative[:5]) + " \\\n  "
         + " \\\n  ".join(shlex.quote(a) for a in relative[5:]) + "\n",
-        encoding="utf-8",
     )
     script.chmod(0o755)
     after = folder / "after-import.cypher"
-    after.write_text(_after_import(guard), encoding="utf-8")
+    write_text_atomic(after, _after_import(guard))
     logger.info("bulk-import bundle in %s: %s", folder,
                 ", ".join(f"{k} {v}" for k, v in rows.items()))
     return Bundle(folder, script, after, rows)

@@ -16,11 +16,11 @@ bundle ships a Cypher script doing the same after the import.
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from ingest.atomic import atomic_path
 
 FORMULA_STARTERS = frozenset("=+-@\t\r")
 ESCAPE = "'"
@@ -63,17 +63,10 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[A
     The header is written bare: its names come from our code, and neo4j-admin parses the
     `name:type` syntax without quotes.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     n = 0
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(",".join(header) + "\n")
-            for row in rows:
-                f.write(format_row(row, guard=guard))
-                n += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join(header) + "\n")
+        for row in rows:
+            f.write(format_row(row, guard=guard))
+            n += 1
     return n

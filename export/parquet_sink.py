@@ -39,6 +39,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from export.records import KeyValueRecord, records_from_document
+from ingest.atomic import atomic_path
 from ingest.document import Document, ReportOutcome
 from ingest.schema import Schema
 
@@ -240,14 +241,9 @@ def _staging_dir(root: str | Path, run: RunInfo) -> Path:
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    """Readers see the whole file or none: write beside it under a hidden name, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
+    """Readers see the whole file or none (`ingest.atomic`)."""
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- writing a run -------------------------------------------------------------------------

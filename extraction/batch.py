@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from extraction.archive import ArchiveReport
 from extraction.manifest import ManifestEntry
+from ingest.archive import ArchiveReport
 from ingest.document import Document, ReportOutcome
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ import csv
 import io
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,6 +36,7 @@ from extraction.evaluate import evaluate_extractor
 from extraction.predict import Extractor
 from extraction.train import prepare_encoder, read_corpus, split_documents, train_documents
 from extraction.train_config import TrainConfig
+from ingest.atomic import atomic_directory, write_text_atomic
 from ingest.document import Document
 from ingest.schema import Schema, load_schema
 
@@ -246,8 +246,9 @@ def build_shared_encoder(
     target = out_dir / "encoder"
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".encoder-work-") as work:
         bert, tokenizer, _ = prepare_encoder(config, train_texts, Path(work), None)
-        bert.save_pretrained(str(target))
-        tokenizer.save(target)
+        with atomic_directory(target) as building:
+            bert.save_pretrained(str(building))
+            tokenizer.save(building)
     return target, time.monotonic() - began
 
 
@@ -510,21 +511,15 @@ def results_json(result: ExperimentResult) -> dict:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_outputs(result: ExperimentResult, out_dir: str | Path) -> str:
     """OUT/tables.md, table_iv.csv, table_v.csv, table_vi.csv, results.json; returns the
     Markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for table in tables(result):
-        _write_atomic(out / f"{table.key}.csv", to_csv(table))
-    _write_atomic(out / "results.json",
-                  json.dumps(results_json(result), ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(out / f"{table.key}.csv", to_csv(table))
+    write_text_atomic(out / "results.json",
+                      json.dumps(results_json(result), ensure_ascii=False, indent=1) + "\n")
     markdown = render_markdown(result)
-    _write_atomic(out / "tables.md", markdown)
+    write_text_atomic(out / "tables.md", markdown)
     return markdown

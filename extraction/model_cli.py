@@ -91,7 +91,7 @@ def _config(args: argparse.Namespace):
 
 
 def _texts(source: str) -> list[str]:
-    from extraction.archive import iter_reports
+    from ingest.archive import iter_reports
 
     texts = [r.text for r in iter_reports(source) if r.text is not None]
     if not texts:
@@ -163,8 +163,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"model {extractor.model_version}, split {args.split}")
     print(format_report(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1) + "\n",
-                                   encoding="utf-8")
+        from ingest.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
     return 0
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from extraction.model import FocusedAttentionModel
 from extraction.str_encoder import StrEncoder
 from extraction.tokenizer import CharTokenizer
 from extraction.train_config import TrainConfig
+from ingest.atomic import atomic_directory
 from ingest.schema import Schema, parse_schema
 
 ENCODER, HEADS, LABELS = "encoder", "heads.pt", "labels.json"
@@ -73,10 +72,7 @@ def save_model_dir(
 ) -> str:
     """Write the directory (to a sibling temp dir first, then swapped in); return model_version."""
     target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
+    with atomic_directory(target) as tmp:
         model.encoder.bert.save_pretrained(str(tmp / ENCODER))
         tokenizer.save(tmp / ENCODER)
         torch.save({"ner_head": model.ner_head.state_dict(),
@@ -91,12 +87,6 @@ def save_model_dir(
                                    encoding="utf-8")
         version = f"{target.name}-{_weights_hash(tmp)}"
         (tmp / VERSION).write_text(version + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return version
 
 

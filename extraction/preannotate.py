@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extraction.archive import iter_reports
-from extraction.batch import DocumentExtractor, extract_shards
+from extraction.batch import DocumentExtractor, build_shard, group_shards
+from ingest.archive import iter_reports
 from ingest.brat_writer import write_document
 from ingest.document import Document
-from ingest.encoding import decode_bytes
 
 
 @dataclass
@@ -40,8 +39,12 @@ def preannotate(extractor: DocumentExtractor, in_dir: str | Path, out_dir: str |
         raise ValueError(f"{out_dir}: the output folder must differ from the input folder, or "
                          "the annotators' existing .ann files would be overwritten")
     summary = PreannotateSummary()
-    for shard in extract_shards(iter_reports(in_path), extractor, run_id="preannotate",
-                                batch_size=batch_size):
+    groups = group_shards(iter_reports(in_path), skip=lambda _report: False)
+    for index, (reports, _skipped) in enumerate(groups):
+        shard = build_shard(index, reports, [], extractor, run_id="preannotate",
+                            batch_size=batch_size)
+        # The texts as read (not read again): a report the model failed on is copied as is.
+        texts = {r.report_id: r.text for r in reports if r.text is not None}
         predicted = {d.doc_id: d for d in shard.documents}
         for outcome in shard.outcomes:
             if outcome.status == "quarantined":
@@ -50,7 +53,7 @@ def preannotate(extractor: DocumentExtractor, in_dir: str | Path, out_dir: str |
             document = predicted.get(outcome.report_id)
             if document is None:
                 summary.problems.append(f"written without predictions: {outcome.reason}")
-                document = Document(outcome.report_id, _text_of(Path(outcome.source)),
+                document = Document(outcome.report_id, texts[outcome.report_id],
                                     annotated=False)
             write_document(document, out_path)
             summary.written += 1
@@ -58,7 +61,3 @@ def preannotate(extractor: DocumentExtractor, in_dir: str | Path, out_dir: str |
             summary.relations += len(document.relations)
     return summary
 
-
-def _text_of(path: Path) -> str:
-    """The text of a report that was read fine once (only the model failed on it)."""
-    return decode_bytes(path.read_bytes(), str(path)).text or ""

@@ -23,6 +23,7 @@ from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 
 from extraction.bert_factory import BertSize, pick_device, small_bert_config
 from extraction.tokenizer import CharTokenizer
+from ingest.atomic import atomic_directory
 from ingest.sentences import sentence_boundaries
 
 logger = logging.getLogger(__name__)
@@ -49,16 +50,6 @@ class PretrainResult:
     sentences: int
     final_loss: float
     seconds: float
-
-
-def read_texts(source: str | Path) -> list[str]:
-    """Report texts from a .txt file or a folder of them (recursive, sorted for repeatability)."""
-    path = Path(source)
-    if path.is_file():
-        return [path.read_text(encoding="utf-8-sig")]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: neither a .txt file nor a folder of reports")
-    return [p.read_text(encoding="utf-8-sig") for p in sorted(path.rglob("*.txt"))]
 
 
 def text_sentences(texts: Iterable[str], max_chars: int = 126) -> list[str]:
@@ -159,9 +150,9 @@ def pretrain_mlm(
                 break
     bar.close()
     target = Path(out_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    model.bert.save_pretrained(str(target))
-    tokenizer.save(target)
+    with atomic_directory(target) as building:
+        model.bert.save_pretrained(str(building))
+        tokenizer.save(building)
     seconds = time.monotonic() - began
     logger.info("pre-trained %d steps in %.1fs, last MLM loss %.3f", step, seconds, loss_value)
     return PretrainResult(target, step, len(sentences), loss_value, seconds)

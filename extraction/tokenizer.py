@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from ingest.atomic import write_text_atomic
+
 PAD, SPACE, UNK, CLS, SEP, MASK = "[PAD]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, SPACE, UNK, CLS, SEP, MASK)
 VOCAB_FILE = "vocab.txt"
@@ -115,7 +117,7 @@ class CharTokenizer:
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         vocab_path = target / VOCAB_FILE
-        vocab_path.write_text("".join(t + "\n" for t in self.vocab), encoding="utf-8")
+        write_text_atomic(vocab_path, "".join(t + "\n" for t in self.vocab))
         from transformers import BertTokenizerFast
 
         # transformers 5 builds the fast tokenizer from a vocab dict (`vocab_file=` is ignored)

@@ -37,6 +37,7 @@ from extraction.pretrain import pretrain_mlm, text_sentences
 from extraction.str_encoder import StrEncoder
 from extraction.tokenizer import CharTokenizer, build_tokenizer
 from extraction.train_config import TrainConfig
+from ingest.atomic import write_bytes_atomic
 from ingest.bieos import tag_set
 from ingest.document import Document
 from ingest.examples import SentenceExample, document_examples, downsample_no_relation
@@ -79,7 +80,7 @@ def read_corpus(corpus_dir: str | Path, schema: Schema) -> list[Document]:
 def archive_texts(archive: str | Path | None) -> list[str]:
     if archive is None:
         return []
-    from extraction.archive import iter_reports
+    from ingest.archive import iter_reports
 
     return [r.text for r in iter_reports(archive) if r.text is not None]
 
@@ -281,7 +282,7 @@ def train_documents(
     timings["total_seconds"] = time.monotonic() - began
     metrics["timings"] = timings
     version = save_model_dir(out, model.cpu(), tokenizer, schema, config, metrics)
-    (out / LOG_FILE).write_bytes(log_path.read_bytes())
+    write_bytes_atomic(out / LOG_FILE, log_path.read_bytes())
     return TrainResult(out, version, metrics, time.monotonic() - began)
 
 

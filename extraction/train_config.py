@@ -19,6 +19,7 @@ from pathlib import Path
 
 from extraction.bert_factory import BertSize
 from extraction.pretrain import PretrainConfig
+from ingest.atomic import write_text_atomic
 
 EARLY_STOP_METRICS = ("mean", "ner", "rc")
 
@@ -115,7 +116,7 @@ class TrainConfig:
         return asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def from_dict(

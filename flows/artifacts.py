@@ -14,6 +14,8 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from ingest.atomic import atomic_path
+
 SUMMARY_COLUMNS = ("inputs", "processed", "extracted", "skipped", "quarantined", "failed")
 _PRF = ("precision", "recall", "f1")
 
@@ -153,7 +155,7 @@ def plot_training_curve(history: list[Mapping[str, float]], png: Path) -> Path:
         loss_ax.legend(handles[0] + score_handles[0], handles[1] + score_handles[1], fontsize=8)
     loss_ax.set_title("training curve")
     fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
     return png

@@ -10,9 +10,9 @@ import json
 import logging
 import sys
 
-from extraction.archive import DEFAULT_MAX_BYTES, ArchiveError
 from extraction.batch import DEFAULT_SHARD_REPORTS
 from flows.extract_job import ExtractSettings, run_extraction
+from ingest.archive import DEFAULT_MAX_BYTES, ArchiveError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from extraction.archive import ArchiveReport, iter_reports
 from extraction.batch import RunSummary, Shard, build_shard, group_shards
 from extraction.manifest import Manifest
 from extraction.predict import Extractor
@@ -36,7 +35,9 @@ from flows.extract_job import (
     prepare_run,
 )
 from flows.parameters import ExtractParams
-from flows.state import RunLayout, read_current_model, write_json_atomic
+from flows.state import RunLayout, read_current_model
+from ingest.archive import ArchiveReport, iter_reports
+from ingest.atomic import write_json_atomic
 
 
 @dataclass(frozen=True)

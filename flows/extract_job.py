@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Protocol
 
 from export import parquet_sink
-from extraction.archive import DEFAULT_MAX_BYTES, ArchiveReport, iter_reports
 from extraction.batch import (
     DEFAULT_SHARD_CHARS,
     DEFAULT_SHARD_REPORTS,
@@ -37,7 +36,8 @@ from extraction.batch import (
     extract_shards,
 )
 from extraction.manifest import Manifest, RunRecord
-from flows.state import write_json_atomic
+from ingest.archive import DEFAULT_MAX_BYTES, ArchiveReport, iter_reports
+from ingest.atomic import write_json_atomic
 from ingest.schema import Schema, load_schema
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ from prefect import flow, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from flows.parameters import IngestParams
-from flows.state import RunLayout, tree_sha256, write_json_atomic
+from flows.state import RunLayout, tree_sha256
+from ingest.atomic import write_json_atomic, write_text_atomic
 from ingest.corpus import CorpusLoad, load_corpus, quarantine
 from ingest.schema import load_schema
 from ingest.split import split_counts, write_manifest
@@ -64,7 +65,7 @@ def split_reports(load: CorpusLoad, manifest: Path, seed: int) -> dict[str, int]
 def describe_corpus(load: CorpusLoad, schema_path: Path | None, folder: Path) -> Path:
     stats = corpus_stats(load.documents, load_schema(schema_path))
     write_json_atomic(folder / STATS_JSON, asdict(stats))
-    (folder / STATS_MD).write_text(format_stats(stats) + "\n", encoding="utf-8")
+    write_text_atomic(folder / STATS_MD, format_stats(stats) + "\n")
     return folder / STATS_JSON
 
 

@@ -4,19 +4,20 @@ A run folder (`--out`) is the unit an operator backs up or deletes: outputs for 
 (models, Parquet, graph, quarantine, summaries) and, under `state/`, what the next night needs:
 the current-model pointer, the ledger of runs already loaded into the graph, and Prefect's
 persisted task results (so a cached ingest or training survives a fresh Prefect database).
-Every file here is written atomically (temp file + rename): a crash never leaves half a ledger.
+Every file here is written by `ingest.atomic` (fsync'd temp file + rename): a crash never
+leaves half a ledger.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from ingest.atomic import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -68,22 +69,6 @@ class RunLayout:
     @property
     def summaries(self) -> Path:
         return self.root / "summaries"
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    """Write JSON so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False, indent=2, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def tree_sha256(root: Path, suffixes: Iterable[str] = (".txt", ".ann")) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.atomic import write_bytes_atomic
 from ingest.document import Document, Entity
 
 
@@ -26,8 +27,7 @@ def write_document(document: Document, directory: str | Path, *, with_ann: bool 
     (which count `\\r`) stay valid.
     """
     txt_path = Path(directory) / f"{document.doc_id}.txt"
-    txt_path.parent.mkdir(parents=True, exist_ok=True)
-    txt_path.write_bytes(document.text.encode("utf-8"))
+    write_bytes_atomic(txt_path, document.text.encode("utf-8"))
     if with_ann:
-        txt_path.with_suffix(".ann").write_bytes(format_ann(document).encode("utf-8"))
+        write_bytes_atomic(txt_path.with_suffix(".ann"), format_ann(document).encode("utf-8"))
     return txt_path

@@ -7,7 +7,7 @@ reports read always equals valid + quarantined; nothing is skipped silently.
 
 - `.txt` without `.ann`: an unannotated report (`Document.annotated=False`), valid.
 - `.ann` without `.txt`: quarantined under the `.ann`'s own id.
-- empty `.txt`: quarantined (an empty report); empty `.ann`: a report with no annotations.
+- empty or blank `.txt`: quarantined (an empty report); empty `.ann`: a report with no annotations.
 - errors quarantine; warnings alone do not.
 
 `iter_corpus` streams one report at a time (an archive may be big); `load_corpus` collects them
@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.archive import empty_report, read_text_file
+from ingest.atomic import atomic_path, write_json_atomic
 from ingest.brat_reader import parse_ann
 from ingest.document import Document
-from ingest.encoding import decode_bytes
 from ingest.findings import Finding, error, has_errors
 from ingest.schema import Schema
 from ingest.validate import AnnLines, validate_document
@@ -135,9 +136,9 @@ def read_report(report_id: str, txt_path: Path | None, ann_path: Path | None, sc
     text = _read_text(txt_path, findings, max_bytes, keep_bom=True)
     if text is None:
         return done(None)
-    if text == "":
-        findings.append(error(str(txt_path), None, "empty-report",
-                              "the report text is empty; add the text or remove the report"))
+    empty = empty_report(text, str(txt_path))
+    if empty is not None:
+        findings.append(empty)
         return done(None)
     if ann_path is None:
         return done(Document(doc_id=report_id, text=text, annotated=False, source=str(txt_path)))
@@ -156,19 +157,7 @@ def read_report(report_id: str, txt_path: Path | None, ann_path: Path | None, sc
 
 def _read_text(path: Path, findings: list[Finding], max_bytes: int, *,
                keep_bom: bool) -> str | None:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            findings.append(error(str(path), None, "too-large",
-                                  f"{size:,} bytes is more than the limit of {max_bytes:,} for "
-                                  "one report; split the file or raise the limit"))
-            return None
-        data = path.read_bytes()
-    except OSError as exc:
-        findings.append(error(str(path), None, "unreadable",
-                              f"cannot read the file ({exc.strerror or exc}); check permissions"))
-        return None
-    decoded = decode_bytes(data, str(path), keep_bom=keep_bom)
+    decoded = read_text_file(path, max_bytes, keep_bom=keep_bom)
     findings.extend(decoded.findings)
     return decoded.text
 
@@ -224,13 +213,9 @@ def quarantine(reports: Iterable[LoadedReport], dest_dir: str | Path) -> list[Pa
             if source is None:
                 continue
             target = dest / f"{report.report_id}{source.suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
             copied.append(target)
         index[report.report_id] = report_record(report)
-    dest.mkdir(parents=True, exist_ok=True)
-    tmp = index_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"reports": [index[k] for k in sorted(index)]},
-                              ensure_ascii=False, indent=2), "utf-8")
-    os.replace(tmp, index_path)  # readers never see a half-written index
+    write_json_atomic(index_path, {"reports": [index[k] for k in sorted(index)]})
     return copied

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.atomic import atomic_path, write_text_atomic
+
 SIDES = ("train", "dev", "test")
 DEFAULT_RATIOS = (8, 1, 1)
 _BUCKETS = 10_000
@@ -65,17 +67,14 @@ def write_manifest(
     """Write `report_id,split` rows (CSV, or JSON when the path ends in .json); return them."""
     entries = assign_splits(report_ids, seed, ratios)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
     if target.suffix.lower() == ".json":
         rows = [{"report_id": e.report_id, "split": e.split} for e in entries]
-        tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        write_text_atomic(target, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     else:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
+        with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(("report_id", "split"))
             writer.writerows((e.report_id, e.split) for e in entries)
-    tmp.replace(target)  # atomic: a reader never sees half a manifest
     return entries
 
 

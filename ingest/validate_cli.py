@@ -11,10 +11,10 @@ Prints every finding (`path:line: severity code: message`) and a summary. Exit s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from ingest.atomic import write_json_atomic
 from ingest.corpus import CorpusLoad, iter_corpus, quarantine, report_record
 from ingest.schema import SchemaError, load_schema
 
@@ -65,14 +65,13 @@ def run_validate(args: argparse.Namespace) -> int:
           f"{counts['quarantined']} quarantined, {counts['errors']} errors, "
           f"{counts['warnings']} warnings")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
+        write_json_atomic(args.json, {
             "corpus": str(args.corpus),
             "policy": "strict" if args.strict else "lenient",
             "schema_sha256": schema.sha256,
             "summary": counts,
             "reports": [report_record(r) for r in load.reports],
-        }, ensure_ascii=False, indent=2), "utf-8")
+        })
     if args.quarantine and load.quarantined:
         quarantine(load.quarantined, args.quarantine)
     if args.strict:

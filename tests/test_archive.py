@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from extraction.archive import ArchiveError, _read_capped, iter_reports
+from ingest.archive import ArchiveError, iter_reports, read_capped, read_reports
 
 REPORT = "左主干未见明显狭窄。前降支近段狭窄70%。\n"
 
@@ -101,8 +101,8 @@ def test_zip_member_lying_about_its_size_is_refused(tmp_path):
 
 
 def test_read_is_capped_even_when_no_size_is_declared():
-    assert _read_capped(io.BytesIO(b"a" * 10), 10) == b"a" * 10
-    assert _read_capped(io.BytesIO(b"a" * 11), 10) is None
+    assert read_capped(io.BytesIO(b"a" * 10), 10) == b"a" * 10
+    assert read_capped(io.BytesIO(b"a" * 11), 10) is None
 
 
 def test_duplicate_report_id_keeps_the_first_and_quarantines_the_second(tmp_path):
@@ -166,3 +166,59 @@ def test_unknown_or_missing_archive_is_an_archive_error(tmp_path):
     (tmp_path / "x.rar").write_bytes(b"x")
     with pytest.raises(ArchiveError, match="unknown archive format"):
         list(iter_reports(tmp_path / "x.rar"))
+
+
+def _tar_gz(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _five_of_each_kind(root: Path) -> list[Path]:
+    texts = {f"r{i}": f"{i}：{REPORT}" for i in range(5)}
+    folder = root / "folder"
+    (folder / "sub").mkdir(parents=True)
+    for i, (rid, text) in enumerate(texts.items()):
+        (folder / ("sub" if i % 2 else "") / f"{rid}.txt").write_text(text, encoding="utf-8")
+    members = {f"{rid}.txt": text.encode() for rid, text in texts.items()}
+    parquet = root / "t.parquet"
+    pq.write_table(pa.table({"report_id": list(texts), "text": list(texts.values())}), parquet,
+                   row_group_size=2)
+    csv = root / "t.csv"
+    pd.DataFrame({"report_id": list(texts), "text": list(texts.values())}).to_csv(csv,
+                                                                                  index=False)
+    return [folder, _zip(root / "a.zip", members), _tar_gz(root / "a.tar.gz", members),
+            parquet, csv]
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip", "tar", "parquet", "csv"])
+def test_references_read_back_the_same_reports_in_the_order_given(tmp_path, kind):
+    archive = dict(zip(["folder", "zip", "tar", "parquet", "csv"],
+                       _five_of_each_kind(tmp_path), strict=True))[kind]
+    everything = list(iter_reports(archive))
+    refs = [everything[i].ref for i in (3, 0, 4)]
+    assert all(ref.chars == len(everything[0].text) and ref.problem is None for ref in refs)
+    again = read_reports(archive, refs)
+    assert again == [everything[i] for i in (3, 0, 4)]
+    assert [r.content_sha256 for r in again] == [ref.sha256 for ref in refs]
+
+
+def test_a_member_changed_or_removed_since_its_reference_comes_back_refused(tmp_path):
+    (tmp_path / "a.txt").write_text(REPORT, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(REPORT, encoding="utf-8")
+    refs = [r.ref for r in iter_reports(tmp_path)]
+    (tmp_path / "a.txt").write_text("右冠狭窄50%。", encoding="utf-8")
+    (tmp_path / "b.txt").unlink()
+    a, b = read_reports(tmp_path, refs)
+    assert a.text is None and "changed while the run was reading" in a.problem
+    assert b.text is None and "no longer in the archive" in b.problem
+
+
+def test_a_reference_with_a_problem_is_not_read_again(tmp_path):
+    archive = _zip(tmp_path / "dup.zip", {"r1.txt": b"first", "./r1.txt": b"second"})
+    _, second = (r.ref for r in iter_reports(archive))
+    (again,) = read_reports(archive, [second])
+    assert again.text is None and again.problem == second.problem

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from extraction_fakes import FakeExtractor
 
-from extraction.archive import ArchiveReport
 from extraction.batch import RunSummary, extract_shards, group_shards
+from ingest.archive import ArchiveReport
 
 
 def _report(i: int, text: str | None = "前降支近段狭窄70%。", problem: str | None = None):

@@ -186,3 +186,9 @@ def test_cli_exit_codes_for_nothing_readable_and_clean_strict(tmp_path):
     assert main(["validate", str(tmp_path / "empty")]) == 1
     assert main(["validate", str(tmp_path / "missing")]) == 2
     assert main(["validate", str(make_corpus(tmp_path / "c", {})), "--strict"]) == 0
+
+
+def test_a_blank_txt_is_an_empty_report_as_in_an_archive(tmp_path):
+    _, by_id = load_with(tmp_path, {"blank.txt": b" \r\n\n", "blank.ann": b""})
+    assert one_finding(by_id["blank"], "empty-report").path.endswith("blank.txt")
+    assert by_id["blank"].status == QUARANTINED
