@@ -6,13 +6,18 @@ import argparse
 import json
 import logging
 import os
+import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from export import graph_model as gm
 from export import parquet_sink as ps
+from export.cypher_guard import QueryRefused, ReadQuery, check_read_only
+
+if TYPE_CHECKING:
+    from export.ladybug_store import QueryResult
 
 logger = logging.getLogger(__name__)
 
@@ -37,41 +42,131 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
-def _parameters(pairs: Sequence[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--param {pair!r}: expected NAME=VALUE (VALUE read as JSON if it "
-                             "parses, else as text)")
+PARAM_TYPES = ("str", "int", "float", "bool", "json")
+PARAM_SYNTAX = ("NAME=TEXT is text; NAME:int=3, NAME:float=70.5, NAME:bool=true and "
+                "NAME:json=[1,2] are typed")
+
+
+class CypherError(Exception):
+    """`angiokg cypher` cannot run the query; the message is one line saying why."""
+
+
+def parse_parameter(pair: str, default: Any = None) -> tuple[str, Any]:
+    """`NAME=VALUE` (text) or `NAME:TYPE=VALUE`. A value is never guessed from how it looks
+    (`id=123` stays the report id "123"); an untyped value takes the type of `default`, the
+    named query's own default for that parameter, when there is one."""
+    key, sep, raw = pair.partition("=")
+    name, _, type_name = key.partition(":")
+    if not sep or not name:
+        raise CypherError(f"--param {pair!r}: expected NAME=VALUE ({PARAM_SYNTAX})")
+    if not type_name and default is not None and not isinstance(default, str):
+        type_name = {bool: "bool", int: "int", float: "float"}.get(type(default), "json")
+    try:
+        return name, _typed(raw, type_name or "str")
+    except ValueError as exc:
+        raise CypherError(f"--param {pair!r}: {exc}") from None
+
+
+def _typed(raw: str, type_name: str) -> Any:
+    if type_name == "str":
+        return raw
+    if type_name == "int":
+        return int(raw)
+    if type_name == "float":
+        return float(raw)
+    if type_name == "bool":
+        if raw.lower() not in ("true", "false"):
+            raise ValueError("a bool is true or false")
+        return raw.lower() == "true"
+    if type_name == "json":
         try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    raise ValueError(f"unknown type {type_name!r}; use one of {', '.join(PARAM_TYPES)}")
 
 
 def _run(root: Path, run_id: str | None) -> ps.RunInfo:
     return ps.find_run(root, run_id) if run_id else ps.latest_run(root)
 
 
-def cmd_cypher(args: argparse.Namespace) -> int:
-    from export.ladybug_store import LadybugStore
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
+
+def cypher_query(args: argparse.Namespace) -> tuple[ReadQuery, dict[str, Any]]:
+    """The checked query and its parameters from the command line; `CypherError` if refused."""
+    if args.named and args.query:
+        raise CypherError("give a Cypher query or --named NAME, not both")
     if args.named:
-        query = gm.QUERIES[args.named]
-        params = {**gm.QUERY_DEFAULTS.get(args.named, {}), **_parameters(args.param)}
+        text, defaults = gm.QUERIES[args.named], dict(gm.QUERY_DEFAULTS.get(args.named, {}))
     elif args.query:
-        query, params = args.query, _parameters(args.param)
+        text, defaults = args.query, {}
     else:
-        raise SystemExit("give a Cypher query or --named " + "|".join(gm.QUERIES))
-    if not Path(args.db).exists():
-        raise SystemExit(f"{args.db}: no embedded graph here; load one with "
-                         "`angiokg load-graph DATA_ROOT --db PATH` or pass --db")
-    with LadybugStore(args.db, read_only=True) as store:
-        result = store.query(query, params)
+        raise CypherError("give a Cypher query or --named " + "|".join(sorted(gm.QUERIES)))
+    try:
+        query = check_read_only(text)
+    except QueryRefused as exc:
+        raise CypherError(f"refused: {exc}") from None
+    params = dict(defaults)
+    for pair in args.param:
+        name = pair.partition("=")[0].partition(":")[0]
+        key, value = parse_parameter(pair, defaults.get(name))
+        params[key] = value
+    unknown = sorted(set(params) - set(query.parameters) - set(defaults))
+    if unknown:
+        uses = ", ".join(f"${p}" for p in query.parameters) or "no parameter"
+        raise CypherError(f"--param {unknown[0]}: the query has no ${unknown[0]} (it uses "
+                          f"{uses})")
+    missing = [p for p in query.parameters if p not in params]
+    if missing:
+        raise CypherError(f"the query uses ${missing[0]} but no --param {missing[0]}=VALUE "
+                          f"was given ({PARAM_SYNTAX})")
+    return query, params
+
+
+def cmd_cypher(args: argparse.Namespace) -> int:
+    """Run one read-only query; any error is one line on stderr and exit status 2."""
+    try:
+        query, params = cypher_query(args)
+        result = _query_graph(Path(args.db), query, params)
+    except CypherError as exc:
+        print(f"angiokg cypher: {exc}", file=sys.stderr)
+        return 2
     print(format_table(result.columns, result.rows))
     return 0
+
+
+def _query_graph(db: Path, query: ReadQuery, params: dict[str, Any]) -> QueryResult:
+    from export.ladybug_store import LadybugStore
+
+    if not db.exists():
+        raise CypherError(f"--db {db}: no embedded graph here; load one with "
+                          "`angiokg load-graph DATA_ROOT --db PATH` or pass --db")
+    try:
+        store = LadybugStore(db, read_only=True)  # the second guard: LadybugDB refuses writes
+    except RuntimeError as exc:
+        raise CypherError(f"--db {db}: not a LadybugDB graph ({_one_line(exc)}); pass the "
+                          "file `angiokg load-graph` wrote") from None
+    with store:
+        try:
+            return store.query(query.text, params)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            # a value of the wrong type shows as a failed cast: say how to type it
+            mistyped = params and any(w in str(exc).lower() for w in ("convert", "cast"))
+            hint = f" ({PARAM_SYNTAX})" if mistyped else ""
+            raise CypherError(f"the query failed: {_one_line(exc)}{hint}") from None
+
+
+def _errors_on_one_line(parser: argparse.ArgumentParser, prog: str) -> None:
+    """A usage error as one line and exit status 2, like every other error of the command."""
+
+    def error(message: str) -> NoReturn:
+        print(f"{prog}: {message} (see {prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 def cmd_load_graph(args: argparse.Namespace) -> int:
@@ -116,13 +211,19 @@ def cmd_bulk_import(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("cypher", help="query the embedded graph (LadybugDB)")
+    p = subparsers.add_parser(
+        "cypher", help="run a read-only query on the embedded graph (LadybugDB)",
+        description="Run one read query (MATCH, OPTIONAL MATCH, WITH, UNWIND, WHERE, RETURN, "
+                    "...) on the embedded graph. Queries that write the graph or touch files "
+                    "(CREATE, SET, DELETE, COPY, LOAD FROM, EXPORT, ...) are refused. Every "
+                    "error is one line on stderr, exit status 2.")
     p.add_argument("query", nargs="?", help="a Cypher query; data goes in --param, not here")
     p.add_argument("--named", choices=sorted(gm.QUERIES), help="one of the analysts' queries")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="query parameter $NAME (repeatable)")
-    p.add_argument("--db", default=str(DEFAULT_DB), help=f"graph folder (default {DEFAULT_DB})")
+    p.add_argument("--param", action="append", default=[], metavar="NAME[:TYPE]=VALUE",
+                   help=f"query parameter $NAME (repeatable): {PARAM_SYNTAX}")
+    p.add_argument("--db", default=str(DEFAULT_DB), help=f"graph file (default {DEFAULT_DB})")
     p.set_defaults(handler=cmd_cypher)
+    _errors_on_one_line(p, "angiokg cypher")
 
     run_help = "run id (default: the latest committed run)"
     p = subparsers.add_parser("load-graph", help="bulk-load a run's Parquet into LadybugDB")

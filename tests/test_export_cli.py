@@ -36,9 +36,131 @@ def test_load_graph_then_named_and_parameterised_queries(data, capsys):
     assert "回旋支" in capsys.readouterr().out
 
 
-def test_cypher_without_a_graph_says_how_to_make_one(tmp_path):
-    with pytest.raises(SystemExit, match="load-graph"):
-        run_cli(["cypher", "MATCH (n) RETURN n", "--db", str(tmp_path / "none")])
+def _one_line_error(capsys, argv):
+    """Run `angiokg cypher ...` in process; its exit status and its one stderr line."""
+    try:
+        status = run_cli(["cypher", *argv])
+    except SystemExit as exc:  # argparse's usage errors leave through SystemExit
+        status = exc.code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and captured.out == "", captured
+    assert lines[0].startswith("angiokg cypher: ")
+    return lines[0]
+
+
+@pytest.fixture
+def graph(data, capsys):
+    docs = [lad_doc("123", "90%")]
+    run = ps.RunInfo("numeric-id-run", RUN_DATE, "m")
+    ps.write_run(data / "data2", run, ps.document_tables(docs, outcomes_for(docs), load_schema(),
+                                                         run))
+    db = str(data / "g.lbug")
+    assert run_cli(["load-graph", str(data / "data"), "--db", db]) == 0
+    assert run_cli(["load-graph", str(data / "data2"), "--db", db]) == 0
+    capsys.readouterr()
+    return db
+
+
+def test_cypher_without_a_graph_says_how_to_make_one(tmp_path, capsys):
+    line = _one_line_error(capsys, ["MATCH (n) RETURN n", "--db", str(tmp_path / "none")])
+    assert "no embedded graph" in line and "load-graph" in line
+
+
+def test_copy_to_a_file_is_refused_and_writes_nothing(graph, tmp_path, capsys):
+    target = tmp_path / "leak.csv"
+    line = _one_line_error(capsys, [f"COPY (MATCH (r:Report) RETURN r.id) TO '{target}'",
+                                    "--db", graph])
+    assert "refused" in line and "COPY" in line and not target.exists()
+    dump = tmp_path / "dump"
+    _one_line_error(capsys, [f"EXPORT DATABASE '{dump}'", "--db", graph])
+    assert not dump.exists()
+
+
+def test_load_from_a_host_file_is_refused_and_prints_nothing_of_it(graph, tmp_path, capsys):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("name,password\nroot,hunter2\n", encoding="utf-8")
+    line = _one_line_error(capsys, [f"LOAD FROM '{secret}' (header=true) RETURN *",
+                                    "--db", graph])
+    assert "LOAD" in line and "hunter2" not in line
+
+
+def test_the_graph_is_opened_read_only_as_a_second_guard(graph):
+    from export.ladybug_store import LadybugStore
+
+    with LadybugStore(graph, read_only=True) as store, pytest.raises(RuntimeError,
+                                                                      match="read-only"):
+        store.query("CREATE (:Vessel {name: 'x'})")
+    with LadybugStore(graph, read_only=True) as store:
+        assert store.query("MATCH (v:Vessel {name: 'x'}) RETURN v").rows == ()
+
+
+def test_a_write_query_is_refused_and_the_graph_is_unchanged(graph, capsys):
+    _one_line_error(capsys, ["MATCH (r:Report) DETACH DELETE r", "--db", graph])
+    assert run_cli(["cypher", "MATCH (r:Report) RETURN count(r) AS n", "--db", graph]) == 0
+    assert capsys.readouterr().out.splitlines()[2].strip() == "3"
+
+
+def test_parameters_are_text_unless_typed(graph, capsys):
+    query = "MATCH (r:Report) WHERE r.id = $id RETURN r.id AS id"
+    assert run_cli(["cypher", query, "--param", "id=123", "--db", graph]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == ["123", "(1 row)"]
+    typed = ("RETURN $n + 1 AS n, $x * 2 AS x, NOT $b AS b, size($l) AS l, $s AS s")
+    assert run_cli(["cypher", typed, "--param", "n:int=3", "--param", "x:float=0.25",
+                    "--param", "b:bool=true", "--param", "l:json=[1,2,3]",
+                    "--param", "s:str=007", "--db", graph]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split(" | ") == ["4", "0.5", "False", "3",
+                                                                    "007"]
+
+
+def test_named_query_parameter_takes_the_type_of_its_default(graph, capsys):
+    assert run_cli(["cypher", "--named", "severe-proximal-lad", "--param", "min_percent=85",
+                    "--db", graph]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == ["123", "(1 row)"]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["MATCH (r:Report RETURN r"], "Parser exception"),
+    (["MATCH (f:Finding) WHERE f.percentage_low >= $p RETURN f.id", "--param", "p=7x"],
+     "NAME:float=70.5"),
+    (["RETURN $n AS n", "--param", "n:int=three"], "invalid literal for int"),
+    (["RETURN $n AS n", "--param", "n:bool=yes"], "true or false"),
+    (["RETURN $n AS n", "--param", "n:date=2026-01-01"], "unknown type 'date'"),
+    (["RETURN $n AS n", "--param", "n:json=[1,"], "not JSON"),
+    (["RETURN $n AS n", "--param", "novalue"], "expected NAME=VALUE"),
+    (["MATCH (r:Report) WHERE r.id = $id RETURN r"], "uses $id but no --param id"),
+    (["RETURN 1 AS one", "--param", "id=1"], "has no $id"),
+    (["--named", "severe-proximal-lad", "--param", "vesel=回旋支"], "has no $vesel"),
+    (["--named", "severe-proximal-lad", "--param", "min_percent=lots"], "could not convert"),
+    (["RETURN 1", "--named", "negated-per-report"], "not both"),
+    ([], "give a Cypher query"),
+    (["--named", "no-such-query"], "invalid choice"),
+])
+def test_every_cypher_error_is_one_line_and_exit_status_2(graph, capsys, argv, says):
+    assert says in _one_line_error(capsys, [*argv, "--db", graph])
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_db_that_is_not_a_graph_is_named_in_one_line(tmp_path, capsys, kind):
+    db = tmp_path / "not-a-graph"
+    if kind == "file":
+        db.write_text("hello", encoding="utf-8")
+    else:
+        db.mkdir()
+    line = _one_line_error(capsys, ["MATCH (n) RETURN n", "--db", str(db)])
+    assert f"--db {db}: not a LadybugDB graph" in line
+
+
+def test_the_angiokg_command_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "cypher", "CREATE (:X)",
+                             "--db", str(tmp_path / "g")], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "angiokg cypher: refused: a read query starts with MATCH, OPTIONAL MATCH, WITH, "
+        "UNWIND, RETURN or CALL, not 'CREATE'"]
 
 
 def test_bulk_import_command_writes_a_bundle(data):
