@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_sentences.py
 
 bench-memory: $(STAMP)
 	$(PY) bench/bench_memory.py

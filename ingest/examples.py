@@ -70,44 +70,69 @@ DEFAULT_MAX_CHARS = 126  # 128 model positions minus [CLS] and [SEP]; one token 
 _PREFERRED_CUT_AFTER = frozenset("，,、：: \t")
 
 
-def _cut_points(text: str, offset: int, entity_spans: Sequence[tuple[int, int]]) -> list[int]:
-    """Relative positions p (0 < p < len) where text can be cut without cutting an entity."""
-    inside = bytearray(len(text) + 1)
+def _cut_table(text: str, offset: int, entity_spans: Iterable[tuple[int, int]]
+               ) -> tuple[list[int], list[int], list[int]]:
+    """For each position q of `text`: the last allowed cut <= q, the last allowed cut <= q after
+    a preferred character, and the first allowed cut >= q (-1 / len(text) when none).
+
+    A cut at p (0 < p < len) is allowed unless it falls strictly inside an entity. One pass over
+    the text and one over the spans (a running count of the entities open at p), so cutting a
+    sentence is linear in its length; the window search then costs O(1) per piece.
+    """
+    n = len(text)
+    opened = [0] * (n + 1)  # +1 where an entity starts to cover a cut, -1 where it stops
     for start, end in entity_spans:
-        for p in range(max(start - offset + 1, 1), min(end - offset, len(text))):
-            inside[p] = 1
-    return [p for p in range(1, len(text)) if not inside[p]]
+        first, stop = max(start - offset + 1, 1), min(end - offset, n)
+        if first < stop:
+            opened[first] += 1
+            opened[stop] -= 1
+    last_allowed, last_preferred = [-1] * (n + 1), [-1] * (n + 1)
+    inside, allowed, preferred = 0, -1, -1
+    for p in range(1, n + 1):
+        inside += opened[p]
+        if p < n and not inside:
+            allowed = p
+            if text[p - 1] in _PREFERRED_CUT_AFTER:
+                preferred = p
+        last_allowed[p], last_preferred[p] = allowed, preferred
+    next_allowed, following = [n] * (n + 1), n
+    for p in range(n - 1, 0, -1):
+        if last_allowed[p] == p:
+            following = p
+        next_allowed[p] = following
+    return last_allowed, last_preferred, next_allowed
 
 
 def split_long(
-    sentence: SentenceSpan, max_chars: int, entity_spans: Sequence[tuple[int, int]]
+    sentence: SentenceSpan, max_chars: int, entity_spans: Iterable[tuple[int, int]]
 ) -> list[SentenceSpan]:
     """Cut `sentence` into pieces of at most `max_chars` characters, never inside an entity.
 
-    `entity_spans` are document offsets `(start, end)`. Each cut is the last allowed point in the
-    window, after a comma, 、, colon or space when the window has one. An entity longer than
-    `max_chars` cannot fit: its piece is left longer than the limit (with a warning) rather than
-    cutting the entity. Whitespace-only pieces are dropped. Pieces keep `sentence.index`;
-    `sentences_of` numbers them.
+    `entity_spans` are document offsets `(start, end)`; spans outside the sentence are ignored.
+    Each cut is the last allowed point in the window, after a comma, 、, colon or space when the
+    window has one. An entity longer than `max_chars` cannot fit: its piece is left longer than
+    the limit (with a warning) rather than cutting the entity. Whitespace-only pieces are
+    dropped. Pieces keep `sentence.index`; `sentences_of` numbers them. Linear in the length of
+    the sentence (plus the number of spans).
     """
     if max_chars < 1:
         raise ValueError(f"max_chars must be at least 1, got {max_chars}")
     text = sentence.text
     if len(text) <= max_chars:
         return [sentence]
-    allowed = _cut_points(text, sentence.start, entity_spans)
+    last_allowed, last_preferred, next_allowed = _cut_table(text, sentence.start, entity_spans)
     pieces: list[SentenceSpan] = []
     begin = 0
     while len(text) - begin > max_chars:
-        window = [p for p in allowed if begin < p <= begin + max_chars]
-        preferred = [p for p in window if text[p - 1] in _PREFERRED_CUT_AFTER]
-        if preferred or window:
-            cut = (preferred or window)[-1]
+        edge = begin + max_chars
+        if last_preferred[edge] > begin:
+            cut = last_preferred[edge]
+        elif last_allowed[edge] > begin:
+            cut = last_allowed[edge]
         else:
-            later = [p for p in allowed if p > begin]
-            if not later:
+            cut = next_allowed[begin + 1]
+            if cut >= len(text):
                 break
-            cut = later[0]
             logger.warning(
                 "%s: sentence at %d: an entity spans more than max_chars=%d; piece kept at %d",
                 sentence.doc_id, sentence.start, max_chars, cut - begin,
@@ -130,13 +155,28 @@ def _piece(sentence: SentenceSpan, begin: int, end: int) -> SentenceSpan:
 
 def sentences_of(document: Document, max_chars: int = DEFAULT_MAX_CHARS) -> list[SentenceSpan]:
     """The document's sentences (guideline boundaries), long ones cut, numbered from 0."""
-    extents = [(e.start, e.end) for e in document.entities if e.spans]
+    bounds = sentence_boundaries(document.text)
+    spans = _spans_per_sentence(bounds, [(e.start, e.end) for e in document.entities if e.spans])
     result: list[SentenceSpan] = []
-    for start, end in sentence_boundaries(document.text):
+    for (start, end), extents in zip(bounds, spans, strict=True):
         whole = SentenceSpan(document.doc_id, 0, start, end, document.text[start:end])
         for piece in split_long(whole, max_chars, extents):
             result.append(replace(piece, index=len(result)))
     return result
+
+
+def _spans_per_sentence(bounds: Sequence[tuple[int, int]], extents: Iterable[tuple[int, int]]
+                        ) -> list[list[tuple[int, int]]]:
+    """The entity extents overlapping each sentence (an extent crossing sentences goes to each),
+    found by bisection rather than handing every sentence every entity of the report."""
+    per_sentence: list[list[tuple[int, int]]] = [[] for _ in bounds]
+    ends = [end for _, end in bounds]
+    for start, end in extents:
+        k = bisect_right(ends, start)  # the first sentence ending after the extent starts
+        while k < len(bounds) and bounds[k][0] < end:
+            per_sentence[k].append((start, end))
+            k += 1
+    return per_sentence
 
 
 # --- mentions, tags and candidates ------------------------------------------------------------

@@ -126,6 +126,58 @@ def test_long_sentence_is_cut_at_a_comma_within_the_limit():
     assert all(p.start - 10 == text.index(p.text) for p in pieces)
 
 
+def _split_by_brute_force(sentence, max_chars, entity_spans):
+    """The cutting rule written plainly (every window searched afresh, quadratic): the oracle."""
+    text = sentence.text
+    if len(text) <= max_chars:
+        return [sentence]
+    inside = set()
+    for start, end in entity_spans:
+        inside.update(range(start - sentence.start + 1, end - sentence.start))
+    allowed = [p for p in range(1, len(text)) if p not in inside]
+    pieces, begin = [], 0
+    while len(text) - begin > max_chars:
+        window = [p for p in allowed if begin < p <= begin + max_chars]
+        preferred = [p for p in window if text[p - 1] in "，,、：: \t"]
+        later = [p for p in allowed if p > begin]
+        if not window and not later:
+            break
+        cut = (preferred or window)[-1] if window else later[0]
+        pieces.append((begin, cut))
+        begin = cut
+    pieces.append((begin, len(text)))
+    return [replace(sentence, start=sentence.start + b, end=sentence.start + e, text=text[b:e])
+            for b, e in pieces if text[b:e].strip()]
+
+
+@st.composite
+def sentences_with_spans(draw):
+    text = draw(st.text(alphabet="前降支狭窄，,、： a", min_size=1, max_size=80))
+    offset = draw(st.integers(0, 5))
+    bounds = st.integers(0, offset + len(text) + 5)
+    spans = [tuple(sorted(pair)) for pair in draw(st.lists(st.tuples(bounds, bounds),
+                                                           max_size=8))]
+    sentence = SentenceSpan("s", 0, offset, offset + len(text), text)
+    return sentence, spans, draw(st.integers(1, 15))
+
+
+@settings(max_examples=400, deadline=None)
+@given(sentences_with_spans())
+def test_linear_cutting_gives_the_pieces_of_the_plain_rule(case):
+    sentence, spans, max_chars = case
+    assert split_long(sentence, max_chars, spans) == _split_by_brute_force(sentence, max_chars,
+                                                                           spans)
+
+
+def test_a_one_line_report_is_cut_into_pieces_covering_it_whole():
+    text = "前降支近段狭窄80%，回旋支未见明显狭窄 " * 2000  # 42,000 characters, no sentence end
+    pieces = sentences_of(Document("one-line", text))
+    assert all(len(p.text) <= 126 for p in pieces) and len(pieces) >= len(text) // 126
+    assert [p.start for p in pieces[1:]] == [p.end for p in pieces[:-1]]
+    assert (pieces[0].start, pieces[-1].end) == (0, len(text))
+    assert all(p.text[-1] in "， " for p in pieces[:-1])  # each cut after a comma or a space
+
+
 @st.composite
 def long_documents(draw):
     n = draw(st.integers(1, 60))
