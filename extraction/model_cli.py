@@ -138,6 +138,10 @@ def _train(args: argparse.Namespace) -> int:
     result = train(args.corpus, args.out, _config(args), bert_dir=args.bert,
                    archive=args.archive, schema=load_schema(args.schema))
     print(f"{result.model_dir}: {result.model_version} in {result.seconds:.0f}s")
+    corpus = result.metrics.get("corpus")
+    if corpus:
+        print(f"corpus: {corpus['used']} of {corpus['reports']} reports trained on, "
+              f"{corpus['quarantined']} quarantined, {corpus['unannotated']} without a .ann")
     test = result.metrics.get("test")
     if test:
         print("test F1: " + ", ".join(f"{k} {100 * test[k]['f1']:.2f}"

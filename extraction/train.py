@@ -1,6 +1,7 @@
 """`angiokg train`: brat corpus -> a model directory, read top to bottom.
 
-1. Load the corpus (quarantined reports are left out) and split it by report id (8:1:1, seeded).
+1. Load the corpus (quarantined reports and reports without a .ann are left out, counted in
+   the training log) and split it by report id (8:1:1, seeded).
 2. Encoder: the `--bert` checkpoint, or a WordPiece vocabulary built from the training text and
    a small BERT pre-trained by MLM on that text (plus an unlabelled archive when given).
 3. Sentence examples: BIEOS tags and candidate pairs; NoRelation pairs of the train split kept
@@ -20,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -63,18 +64,46 @@ def split_documents(documents: Iterable[Document], seed: int) -> dict[str, list[
     return sides
 
 
-def read_corpus(corpus_dir: str | Path, schema: Schema) -> list[Document]:
+@dataclass(frozen=True)
+class CorpusAccount:
+    """What became of the reports of a training corpus: `used` + `quarantined` + `unannotated`
+    == `reports`. A `.txt` without a `.ann` is not a report with no entities but one nobody
+    annotated yet: trained on, it would teach the model that its findings are not entities."""
+
+    reports: int
+    used: int
+    quarantined: int
+    unannotated: int
+
+
+def read_training_corpus(corpus_dir: str | Path, schema: Schema
+                         ) -> tuple[list[Document], CorpusAccount]:
+    """The valid annotated reports of `corpus_dir` and the account of the others."""
     from ingest.corpus import load_corpus
 
     load = load_corpus(corpus_dir, schema, policy="lenient")
     if load.quarantined:
         logger.warning("%s: %d of %d reports quarantined (errors); training without them",
                        corpus_dir, len(load.quarantined), len(load.reports))
-    documents = list(load.documents)
+    unannotated = [d for d in load.documents if not d.annotated]
+    if unannotated:
+        shown = ", ".join(d.doc_id for d in unannotated[:5])
+        logger.warning("%s: %d of %d reports have no .ann (not annotated: %s%s); training "
+                       "without them: annotate them or move them to the archive", corpus_dir,
+                       len(unannotated), len(load.reports), shown,
+                       ", ..." if len(unannotated) > 5 else "")
+    documents = [d for d in load.documents if d.annotated]
     if not documents:
         raise ValueError(f"{corpus_dir}: no valid annotated report; check it with "
                          "`angiokg validate`")
-    return documents
+    account = CorpusAccount(len(load.reports), len(documents), len(load.quarantined),
+                            len(unannotated))
+    return documents, account
+
+
+def read_corpus(corpus_dir: str | Path, schema: Schema) -> list[Document]:
+    """The valid annotated reports of `corpus_dir` (see `read_training_corpus`)."""
+    return read_training_corpus(corpus_dir, schema)[0]
 
 
 def archive_texts(archive: str | Path | None) -> list[str]:
@@ -240,7 +269,10 @@ def train_documents(
     config: TrainConfig,
     bert_dir: str | Path | None = None,
     extra_texts: Sequence[str] = (),
+    corpus: CorpusAccount | None = None,
 ) -> TrainResult:
+    """Train on `documents`; `corpus`, when given, says what was left out of them, and goes
+    first into the training log and into the metrics."""
     began = time.monotonic()
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
@@ -267,6 +299,8 @@ def train_documents(
     encoded = [encode_example(ex, tokenizer, tag_index, label_index) for ex in train_examples]
     log_path = work / LOG_FILE
     log_path.unlink(missing_ok=True)
+    if corpus is not None:
+        log_path.write_text(json.dumps({"corpus": asdict(corpus)}) + "\n", encoding="utf-8")
     fit_began = time.monotonic()
     device = pick_device(config.device)
     history = fit(model, tokenizer, schema, encoded, sides["dev"], config, log_path, device)
@@ -275,6 +309,8 @@ def train_documents(
                      "train_sentences": len(encoded),
                      "train_pairs": sum(len(s.pairs) for s in encoded),
                      "best_epoch": history[-1]["best_epoch"], "device": str(device)}
+    if corpus is not None:
+        metrics["corpus"] = asdict(corpus)
     extractor = Extractor(model, tokenizer, schema, max_chars=config.max_chars, device=device)
     for side in ("dev", "test"):
         if sides[side]:
@@ -295,5 +331,6 @@ def train(
     schema: Schema | None = None,
 ) -> TrainResult:
     schema = schema or load_schema()
-    return train_documents(read_corpus(corpus_dir, schema), schema, out_dir, config, bert_dir,
-                           archive_texts(archive))
+    documents, account = read_training_corpus(corpus_dir, schema)
+    return train_documents(documents, schema, out_dir, config, bert_dir, archive_texts(archive),
+                           corpus=account)

@@ -56,8 +56,25 @@ def test_train_reads_a_brat_corpus_and_modes_train_one_head(tmp_path):
     config = replace(profile("tiny"), epochs=1, mode="ner_only")
     result = train(tmp_path / "corpus", tmp_path / "model", config, schema=SCHEMA)
     log = [json.loads(line) for line in (result.model_dir / "train_log.jsonl").open()]
-    assert log[0]["rc_loss"] == 0.0 and log[0]["ner_loss"] > 0.0
+    first_epoch = next(entry for entry in log if "epoch" in entry)
+    assert first_epoch["rc_loss"] == 0.0 and first_epoch["ner_loss"] > 0.0
     assert sum(result.metrics["split"].values()) == 4
+
+
+def test_reports_without_annotations_are_left_out_and_counted_in_the_training_log(tmp_path):
+    corpus = tmp_path / "corpus"
+    for i in range(4):
+        write_document(generate_report(i, 9), corpus)
+    for i in range(4, 7):  # texts nobody annotated yet: their findings are not "no entity"
+        write_document(generate_report(i, 9), corpus, with_ann=False)
+    (corpus / "broken.ann").write_text("T1\tDegree 0 2\t狭窄\n", encoding="utf-8")
+    config = replace(profile("tiny"), epochs=1)
+    result = train(corpus, tmp_path / "model", config, schema=SCHEMA)
+    log = [json.loads(line) for line in (result.model_dir / "train_log.jsonl").open()]
+    expected = {"reports": 8, "used": 4, "quarantined": 1, "unannotated": 3}
+    assert log[0] == {"corpus": expected} and result.metrics["corpus"] == expected
+    assert sum(result.metrics["split"].values()) == 4
+    assert "epoch" in log[1]
 
 
 def test_fit_without_dev_keeps_the_last_epoch():
