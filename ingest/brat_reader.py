@@ -12,8 +12,9 @@ Syntax (https://brat.nlplab.org/standoff.html), one annotation per line, fields 
 `T` and `R` become `Entity` and `Relation`; every other kind becomes an `OtherAnnotation` kept
 verbatim (fields exactly as written, trailing spaces included), so nothing is dropped.
 
-Choices: lines are split on `\\n` and one trailing `\\r` is removed (a `.ann` saved with CRLF
-still parses; `.ann` offsets refer to the `.txt`, never to the `.ann`). Blank lines are skipped.
+Choices: a line ends at LF, CRLF or a lone CR, as brat's own reading has it (a `.ann` saved
+with CRLF or by an old Mac tool with CR still parses line by line; `.ann` offsets refer to the
+`.txt`, never to the `.ann`). Blank lines are skipped.
 The text field of a `T` line is everything after the second TAB (a span may cover a TAB).
 Parsing never raises: a line that cannot be understood becomes an error `Finding` with the file
 and 1-based line number, and is left out of the document (the report is then quarantined with
@@ -31,6 +32,9 @@ from ingest.findings import Finding, error
 OTHER_KINDS = frozenset("EAMN#*")
 _OFFSETS = re.compile(r"\d+ \d+(?:;\d+ \d+)*")
 _ID = re.compile(r"[^\s:]+")
+# brat's server reads a .ann in Python's text mode: LF, CRLF and a lone CR (old Mac tools) all
+# end a line, and nothing else does (str.splitlines would also split at U+2028, FS, VT, ...).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,7 @@ def parse_ann(text: str, path: str = "<ann>") -> ParsedAnn:
     others: list[OtherAnnotation] = []
     lines: tuple[list[int], list[int], list[int]] = ([], [], [])
     findings: list[Finding] = []
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw[:-1] if raw.endswith("\r") else raw
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
         try:

@@ -198,8 +198,10 @@ def report_record(report: LoadedReport) -> dict[str, object]:
 
 def quarantine(reports: Iterable[LoadedReport], dest_dir: str | Path) -> list[Path]:
     """Copy the files of every quarantined report to `dest_dir/<report_id>.{txt,ann}` byte for
-    byte, and write `dest_dir/findings.json` with each one's findings (merged with an existing
-    findings.json, so repeated runs add to it). Returns the copied paths."""
+    byte, and keep `dest_dir/findings.json` listing each one's findings. The listing is merged
+    with an existing one, so a run over part of a corpus keeps the others' entries; a report of
+    `reports` that is valid now (fixed since) leaves the listing and its old copies are removed,
+    and a report quarantined again replaces its entry and copies. Returns the copied paths."""
     dest = Path(dest_dir)
     index_path = dest / "findings.json"
     index: dict[str, object] = {}
@@ -207,6 +209,9 @@ def quarantine(reports: Iterable[LoadedReport], dest_dir: str | Path) -> list[Pa
         index = {r["report_id"]: r for r in json.loads(index_path.read_text("utf-8"))["reports"]}
     copied = []
     for report in reports:
+        if report.report_id in index:
+            _remove_copies(dest, report.report_id)
+            del index[report.report_id]
         if report.status != QUARANTINED:
             continue
         for source in (report.txt_path, report.ann_path):
@@ -219,3 +224,13 @@ def quarantine(reports: Iterable[LoadedReport], dest_dir: str | Path) -> list[Pa
         index[report.report_id] = report_record(report)
     write_json_atomic(index_path, {"reports": [index[k] for k in sorted(index)]})
     return copied
+
+
+def _remove_copies(dest: Path, report_id: str) -> None:
+    """Delete the quarantined copies of one report, and the sub-folders that leaves empty."""
+    for suffix in (".txt", ".ann"):
+        (dest / f"{report_id}{suffix}").unlink(missing_ok=True)
+    folder = (dest / report_id).parent
+    while folder != dest and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

@@ -186,7 +186,9 @@ def _overlaps(entities: list[tuple[Entity, int | None]], path: str) -> list[Find
 def _relation_findings(document: Document, schema: Schema, path: str,
                        at: _LineOf) -> list[Finding]:
     entities = document.entities_by_id()
-    other_ids = {o.id for o in document.others}
+    # what a non-entity id is, so a wrong argument is named for what it is
+    kinds = {o.id: _KIND_NAMES.get(o.kind, f"a {o.kind} annotation") for o in document.others}
+    kinds.update({r.id: "a relation (R line)" for r in document.relations})
     starts = [s for s, _ in sentence_boundaries(document.text)]
     found = []
     for i, r in enumerate(document.relations):
@@ -200,10 +202,10 @@ def _relation_findings(document: Document, schema: Schema, path: str,
         for role, arg in (("Arg1", r.arg1), ("Arg2", r.arg2)):
             if arg in entities:
                 args.append(entities[arg])
-            elif arg in other_ids:
+            elif arg in kinds:
                 found.append(error(path, line, "argument-not-entity",
-                                   f"{r.id}: {role} {arg} is not a text-bound (T) annotation; "
-                                   "relations link entities: point it at a T id"))
+                                   f"{r.id}: {role} {arg} is {kinds[arg]}, not a text-bound (T) "
+                                   "annotation; relations link entities: point it at a T id"))
             else:
                 found.append(error(path, line, "missing-argument",
                                    f"{r.id}: {role} {arg} does not exist in this file; "
@@ -223,6 +225,11 @@ def _relation_findings(document: Document, schema: Schema, path: str,
                                "(。；; and line breaks end a sentence); relations never cross "
                                "sentences: delete the relation or fix the text"))
     return found
+
+
+_KIND_NAMES = {"E": "an event (E line)", "A": "an attribute (A line)",
+               "M": "an attribute (M line)", "N": "a normalization (N line)",
+               "#": "an annotator note (# line)"}
 
 
 def _other_findings(document: Document, schema: Schema, path: str,

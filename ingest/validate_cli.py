@@ -72,8 +72,8 @@ def run_validate(args: argparse.Namespace) -> int:
             "summary": counts,
             "reports": [report_record(r) for r in load.reports],
         })
-    if args.quarantine and load.quarantined:
-        quarantine(load.quarantined, args.quarantine)
+    if args.quarantine:  # also when none is bad now: a report fixed since leaves the listing
+        quarantine(load.reports, args.quarantine)
     if args.strict:
         return 1 if counts["quarantined"] else 0
     return 0 if counts["valid"] else 1

@@ -167,6 +167,29 @@ def test_quarantine_copies_files_byte_for_byte_with_findings(tmp_path):
     assert index["reports"][0]["findings"][0]["line"] == 1
 
 
+def test_a_fixed_report_leaves_the_quarantine_listing_and_others_stay(tmp_path):
+    bad_ann = b"T1\tBodyPart 0 30\tx\n"
+    root = make_corpus(tmp_path / "c", {"bad.txt": GOOD_TXT.encode(), "bad.ann": bad_ann})
+    (root / "sub" / "worse.txt").write_bytes(GOOD_TXT.encode())
+    (root / "sub" / "worse.ann").write_bytes(bad_ann)
+    q = tmp_path / "q"
+    quarantine(load_corpus(root, SCHEMA).reports, q)
+    (tmp_path / "elsewhere").mkdir()  # a run over another corpus adds to the same listing
+    (tmp_path / "elsewhere" / "other.ann").write_bytes(bad_ann)
+    quarantine(load_corpus(tmp_path / "elsewhere", SCHEMA).reports, q)
+
+    def listed():
+        return [r["report_id"] for r in json.loads((q / "findings.json").read_text())["reports"]]
+
+    assert listed() == ["bad", "other", "sub/worse"]
+    (root / "bad.ann").write_bytes(GOOD_ANN.encode())  # the annotator fixes two of them
+    (root / "sub" / "worse.ann").write_bytes(GOOD_ANN.encode())
+    assert main(["validate", str(root), "--quarantine", str(q)]) == 0
+    assert listed() == ["other"]
+    assert sorted(p.relative_to(q).as_posix() for p in q.rglob("*")) == ["findings.json",
+                                                                         "other.ann"]
+
+
 def test_cli_prints_findings_and_summary_and_writes_json(tmp_path, capsys):
     root = make_corpus(tmp_path / "c", {"bad.txt": GOOD_TXT.encode(),
                                         "bad.ann": b"T1\tBodyPart 0 30\tx\n"})

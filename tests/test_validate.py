@@ -98,3 +98,20 @@ def test_event_and_attribute_names_come_from_the_schema_file():
 
 def test_percent_sign_at_a_span_edge_is_not_punctuation_noise():
     assert "span-boundary" not in [f.code for f in check(GOOD_ANN)]
+
+
+@pytest.mark.parametrize(("argument", "named"), [
+    ("R1", "R1 is a relation (R line)"), ("#1", "#1 is an annotator note (# line)"),
+])
+def test_a_relation_pointing_at_another_annotation_says_what_that_annotation_is(argument, named):
+    findings = check(GOOD_ANN + f"R9\tModifier Arg1:T3 Arg2:{argument}\n")
+    (wrong,) = [f for f in findings if f.line == 9]
+    assert wrong.code == "argument-not-entity" and named in wrong.message
+    assert "does not exist" not in wrong.message and "point it at a T id" in wrong.message
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_a_cr_only_ann_is_read_line_by_line_like_lf_and_crlf(newline):
+    findings = check(GOOD_ANN.replace("\n", newline) + "T9\tBodyPart 11 14\t前降支" + newline)
+    assert codes(findings) == [(9, "text-mismatch", "error")]
+    assert "前降支" in findings[0].message and "R1" not in findings[0].message
