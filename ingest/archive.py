@@ -18,23 +18,46 @@ the run quarantines it with the reason and goes on. Only an archive that cannot 
 all (missing file, unknown format, table without the columns) raises `ArchiveError`.
 
 `read_text_file` is the same capped read and decode for one file on disk: the corpus reader
-reads `.txt` and `.ann` files with it, so there is one rule for how bytes become text.
+reads `.txt` and `.ann` files with it, so there is one rule for how bytes become text. A folder
+is walked by `ingest.tree`'s rule, the corpus reader's too (links inside the root only, regular
+files only, names that are not UTF-8 refused, nested archives and linked folders named; in a zip
+or tar, a nested archive or a link member is refused the same way), and every decoded text,
+from a file or a table cell, passes `unusable_text` (empty, invisible, control characters, a
+bare number). A tar.gz's gzip CRC is checked before any member is handed out, and a Parquet row
+group that cannot be read turns its rows into problems naming the file, the others still read.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import posixpath
+import re
+import stat
 import tarfile
+import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
 from ingest.encoding import Decoded, decode_bytes
 from ingest.findings import Finding, error
+from ingest.tree import (
+    NESTED_ARCHIVE_SUFFIXES,
+    SPECIAL_FILE,
+    NotRegularFile,
+    TreeEntry,
+    display,
+    matched_suffix,
+    member_entry,
+    nested_archive_problem,
+    open_regular,
+    walk_tree,
+)
 
 # A real angiography report is a few kB; 10 MB leaves room for pathological but honest input
 # while refusing zip bombs before they are inflated.
@@ -206,14 +229,21 @@ def too_big(size: int | str, max_bytes: int) -> str:
 def read_text_file(path: Path, max_bytes: int, *, keep_bom: bool = True) -> Decoded:
     """Read one file (at most `max_bytes`) and decode it with the report rules
     (`ingest.encoding`); `keep_bom=False` for `.ann` files. Never raises for bad content: an
-    oversized, unreadable or undecodable file is a `Decoded` without text and with the error."""
-    where = str(path)
+    oversized, unreadable or undecodable file, or one that is not a regular file (a FIFO, a
+    device, a link: see `ingest.tree.open_regular`), is a `Decoded` without text and with the
+    error."""
+    where = display(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return Decoded(None, None, (error(where, None, "too-large", too_big(size, max_bytes)),))
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > max_bytes:
+                return Decoded(None, None, (error(where, None, "too-large",
+                                                  too_big(size, max_bytes)),))
             data = read_capped(stream, max_bytes)
+    except NotRegularFile as exc:
+        return Decoded(None, None, (error(where, None, SPECIAL_FILE,
+                                          f"{exc}; not read: put the report's text file "
+                                          "there"),))
     except OSError as exc:
         return Decoded(None, None, (error(where, None, "unreadable",
                                           f"cannot read the file ({exc.strerror or exc}); "
@@ -224,12 +254,35 @@ def read_text_file(path: Path, max_bytes: int, *, keep_bom: bool = True) -> Deco
     return decode_bytes(data, where, keep_bom=keep_bom)
 
 
-def empty_report(text: str, path: str) -> Finding | None:
-    """The one rule for a report with nothing in it (blank counts as empty)."""
-    if text.strip():
-        return None
-    return error(path, None, "empty-report",
-                 "the report text is empty; add the text or remove the report")
+# C0 controls but tab, LF, VT, FF and CR (as ingest.encoding allows), DEL and the C1 controls:
+# bytes no report holds (NUL included: a table cell or a CSV has no byte-level check before).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def unusable_text(text: str, path: str) -> Finding | None:
+    """The one rule for a decoded text that is no report, whichever reader read it (corpus
+    file, folder, zip or tar member, Parquet or CSV cell): nothing in it but white space and
+    invisible characters (zero-width space, BOM, word joiner: Unicode format characters),
+    control characters, or nothing but a number (a table whose columns are the wrong way
+    round). None when the text is usable."""
+    if all(c.isspace() or unicodedata.category(c) == "Cf" for c in text):
+        what = "empty" if not text else "only white space or invisible characters"
+        return error(path, None, "empty-report",
+                     f"the report text is {what}; add the text or remove the report")
+    control = _CONTROL.search(text)
+    if control is not None:
+        at = control.start()
+        line = text.count("\n", 0, at) + 1
+        return error(path, line, "control-characters",
+                     f"the text holds the control character U+{ord(control.group()):04X} at "
+                     f"character {at} (line {line}): no report text does; remove it, or "
+                     "replace the file with the report's plain text")
+    if _NUMBER.fullmatch(text):
+        return error(path, None, "not-report-text",
+                     f"the text is only the number {text.strip()!r}, not a report; check "
+                     "that the text column (or file) holds the report's text")
+    return None
 
 
 # --- members -> reports ----------------------------------------------------------------------
@@ -254,10 +307,9 @@ def _from_decoded(report_id: str, source: str, member: str, index: int, decoded:
 
 def _from_text(report_id: str, source: str, member: str, index: int, text: str,
                warning: str | None = None) -> ArchiveReport:
-    empty = empty_report(text, source)
-    if empty is not None:
-        return _problem(report_id, source, member, index,
-                        f"{source}: empty report (no text); nothing to extract")
+    unusable = unusable_text(text, source)
+    if unusable is not None:
+        return _problem(report_id, source, member, index, unusable.format())
     return ArchiveReport(report_id, text, source, None, warning, member, index)
 
 
@@ -296,27 +348,26 @@ Wanted = dict[int, ReportRef] | None  # None: every member
 def _iter_folder(root: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveReport]:
     if wanted is not None:
         for index, ref in sorted(wanted.items()):
-            if os.path.lexists(root / ref.member):
-                yield _folder_member(root, ref.member, index, max_bytes)
+            entry = member_entry(root, ref.member, _FOLDER_SUFFIXES)
+            if entry is not None:
+                yield _folder_member(entry, index, max_bytes)
         return
-    index = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for filename in sorted(filenames):
-            if not _is_report_name(filename):
-                continue
-            member = (Path(dirpath) / filename).relative_to(root).as_posix()
-            yield _folder_member(root, member, index, max_bytes)
-            index += 1
+    for index, entry in enumerate(walk_tree(root, _FOLDER_SUFFIXES)):
+        yield _folder_member(entry, index, max_bytes)
 
 
-def _folder_member(root: Path, member: str, index: int, max_bytes: int) -> ArchiveReport:
-    path = root / member
-    report_id = Path(member).with_suffix("").as_posix()
-    source = str(path)
-    if _member_id(member)[0] is None:  # a reference must not lead out of the folder
-        return _problem(report_id, source, member, index, f"{source}: {_member_id(member)[1]}")
-    decoded = read_text_file(path, max_bytes)
+_FOLDER_SUFFIXES = (".txt",)
+
+
+def _folder_member(entry: TreeEntry, index: int, max_bytes: int) -> ArchiveReport:
+    """A folder member read by the tree rule (links inside the root only, regular files only,
+    UTF-8 names, nested archives and linked folders named)."""
+    member = entry.member
+    report_id = entry.stem if entry.suffix in _FOLDER_SUFFIXES else member
+    source = entry.where
+    if entry.path is None:
+        return _problem(report_id, source, member, index, entry.refusal)
+    decoded = read_text_file(entry.path, max_bytes)
     if decoded.text is None:
         problems = "; ".join(_folder_problem(f) for f in decoded.findings)
         return _problem(report_id, source, member, index, problems or f"{source}: cannot read")
@@ -324,7 +375,7 @@ def _folder_member(root: Path, member: str, index: int, max_bytes: int) -> Archi
 
 
 def _folder_problem(finding: Finding) -> str:
-    if finding.code in ("too-large", "unreadable"):
+    if finding.code in ("too-large", "unreadable", SPECIAL_FILE):
         return f"{finding.path}: {finding.message}"
     return finding.format()
 
@@ -340,9 +391,12 @@ def _iter_zip(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveRep
                                                                   if i < len(infos))
         for index in indexes:
             info = infos[index]
-            if info.is_dir() or not _is_report_name(info.filename):
+            if info.is_dir():
                 continue
-            yield _zip_member(zf, info, index, path, max_bytes)
+            if matched_suffix(info.filename, NESTED_ARCHIVE_SUFFIXES):
+                yield _nested(info.filename, f"{path}!{info.filename}", index, "zip")
+            elif _is_report_name(info.filename):
+                yield _zip_member(zf, info, index, path, max_bytes)
 
 
 def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, index: int, path: Path,
@@ -351,7 +405,12 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, index: int, path: Pa
     source = f"{path}!{name}"
     report_id, problem = _member_id(name)
     if report_id is None:
-        return _problem(name.removesuffix(".txt"), source, name, index, f"{source}: {problem}")
+        return _problem(_without_txt(name), source, name, index, f"{source}: {problem}")
+    mode = info.external_attr >> 16  # Unix mode bits, when the zip was made on Unix
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # type bits absent: a plain file
+        return _problem(report_id, source, name, index,
+                        f"{source}: not a regular file (a link or device in the zip); "
+                        "refused, store the report itself in the archive")
     # The declared size is checked first so a bomb is never inflated; the read is still
     # capped because the header can lie.
     if info.file_size > max_bytes:
@@ -365,7 +424,38 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, index: int, path: Pa
     return _from_read(report_id, source, name, index, data, max_bytes)
 
 
+def _nested(name: str, source: str, index: int, container: str) -> ArchiveReport:
+    return _problem(name, source, name, index, f"{source}: {nested_archive_problem(container)}")
+
+
+def _without_txt(name: str) -> str:
+    return name[: -len(".txt")] if name.lower().endswith(".txt") else name
+
+
+def _check_gzip(path: Path) -> None:
+    """Decompress a gzip file to its end, which checks its CRC-32 and length: a tar.gz is
+    streamed member by member, and gzip checks the CRC only at the end, after every member
+    (corrupt bytes included) would already have been handed out as reports."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(_READ_CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ArchiveError(f"{path}: corrupt archive ({exc}); no report of it is read: copy "
+                           "the archive again from its source") from exc
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with path.open("rb") as stream:
+            return stream.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
 def _iter_tar(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveReport]:
+    if wanted is None and _starts_with(path, b"\x1f\x8b"):
+        _check_gzip(path)
     # "r|*" streams member by member without seeking, so a .tar.gz is never decompressed whole;
     # it also means a wanted member is reached only by reading every member before it.
     try:
@@ -378,9 +468,11 @@ def _iter_tar(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveRep
             for index, member in enumerate(tf):
                 if last is not None and index > last:
                     return
-                if not _is_report_name(member.name) or member.isdir():
+                if member.isdir() or not (wanted is None or index in wanted):
                     continue
-                if wanted is None or index in wanted:
+                if matched_suffix(member.name, NESTED_ARCHIVE_SUFFIXES):
+                    yield _nested(member.name, f"{path}!{member.name}", index, "tar")
+                elif _is_report_name(member.name):
                     yield _tar_member(tf, member, index, path, max_bytes)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ArchiveError(f"{path}: archive is truncated or corrupt after the members "
@@ -393,7 +485,7 @@ def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, index: int, path: 
     source = f"{path}!{name}"
     report_id, problem = _member_id(name)
     if report_id is None:
-        return _problem(name.removesuffix(".txt"), source, name, index, f"{source}: {problem}")
+        return _problem(_without_txt(name), source, name, index, f"{source}: {problem}")
     if not member.isfile():
         return _problem(report_id, source, name, index,
                         f"{source}: not a regular file (link or device); refused, store the "
@@ -434,6 +526,9 @@ def _check_columns(path: Path, names: list[str]) -> None:
 
 
 def _iter_parquet(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveReport]:
+    """Row group by row group: a group that cannot be read (corrupt pages) turns its rows into
+    problems naming the file, the row and the group, and the other groups are still read. A
+    `text` column that is not text (a list, a number) turns every row into a problem."""
     import pyarrow.parquet as pq
 
     try:
@@ -441,30 +536,84 @@ def _iter_parquet(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[Archiv
     except (OSError, ValueError) as exc:
         raise ArchiveError(f"{path}: not a readable Parquet file: {exc}") from exc
     _check_columns(path, pf.schema_arrow.names)
-    columns = ["report_id", "text"]
-    if wanted is None:
-        row = 0
-        for batch in pf.iter_batches(batch_size=TABLE_BATCH_ROWS, columns=columns):
-            for rid, text in _pairs(batch):
-                yield _table_row(rid, text, path, row, max_bytes)
-                row += 1
-        return
-    # Only the row groups holding wanted rows are read.
+    text_type = pf.schema_arrow.field("text").type
+    wrong_type = None if _is_text_type(text_type) else str(text_type)
+    columns = ["report_id"] if wrong_type else ["report_id", "text"]
     first = 0
     for group in range(pf.metadata.num_row_groups):
         rows = pf.metadata.row_group(group).num_rows
-        here = [i for i in sorted(wanted) if first <= i < first + rows]
+        here = range(first, first + rows) if wanted is None else [
+            i for i in sorted(wanted) if first <= i < first + rows]
         if here:
-            table = pf.read_row_group(group, columns=columns)
-            ids, texts = table.column(0), table.column(1)
-            for i in here:
-                yield _table_row(ids[i - first].as_py(), texts[i - first].as_py(), path, i,
-                                 max_bytes)
+            yield from _parquet_group(pf, path, group, first, here, columns, wrong_type,
+                                      max_bytes)
         first += rows
 
 
-def _pairs(batch) -> Iterable[tuple[object, object]]:
-    return zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
+def _parquet_group(pf, path: Path, group: int, first: int, rows: Sequence[int],
+                   columns: list[str], wrong_type: str | None, max_bytes: int
+                   ) -> Iterator[ArchiveReport]:
+    import pyarrow as pa
+
+    done = 0
+    try:
+        if len(rows) == pf.metadata.row_group(group).num_rows:  # the whole group, in batches
+            batches = pf.iter_batches(batch_size=TABLE_BATCH_ROWS, row_groups=[group],
+                                      columns=columns)
+            for batch in batches:
+                for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                    yield _parquet_row(values, path, first + done, wrong_type, max_bytes)
+                    done += 1
+        else:  # a few wanted rows (read_reports): read the group, take those
+            table = pf.read_row_group(group, columns=columns)
+            for i in rows:
+                values = tuple(table.column(c)[i - first].as_py() for c in range(len(columns)))
+                yield _parquet_row(values, path, i, wrong_type, max_bytes)
+                done += 1
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        ids = _group_ids(pf, group)
+        for i in rows[done:]:
+            source = f"{path}#row {i}"
+            rid = ids[i - first] if ids and ids[i - first] else f"<unreadable: {source}>"
+            yield _problem(str(rid), source, "", i,
+                           f"{source}: row group {group} of the Parquet file cannot be read "
+                           f"({_first_line(exc)}); the file is damaged: write it again from "
+                           "its source")
+
+
+def _parquet_row(values: tuple, path: Path, row: int, wrong_type: str | None, max_bytes: int
+                 ) -> ArchiveReport:
+    if wrong_type is None:
+        return _table_row(values[0], values[1], path, row, max_bytes)
+    source = f"{path}#row {row}"
+    rid = "" if values[0] is None else str(values[0]).strip()
+    return _problem(rid or f"<missing id: {source}>", source, "", row,
+                    f"{source}: the text column is {wrong_type}, not text; give each report's "
+                    "text as one string")
+
+
+def _group_ids(pf, group: int) -> list | None:
+    """The report ids of a row group whose text cannot be read, when its ids still can."""
+    try:
+        return pf.read_row_group(group, columns=["report_id"]).column(0).to_pylist()
+    except Exception:  # noqa: BLE001 (any failure here only means the ids are unknown)
+        return None
+
+
+def _is_text_type(arrow_type) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+            or pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+            or getattr(pa.types, "is_string_view", lambda _: False)(arrow_type)
+            or pa.types.is_null(arrow_type))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _iter_csv(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveReport]:

@@ -7,7 +7,12 @@ reports read always equals valid + quarantined; nothing is skipped silently.
 
 - `.txt` without `.ann`: an unannotated report (`Document.annotated=False`), valid.
 - `.ann` without `.txt`: quarantined under the `.ann`'s own id.
-- empty or blank `.txt`: quarantined (an empty report); empty `.ann`: a report with no annotations.
+- a text that is no report (empty, blank or invisible only, control characters, a bare number:
+  `ingest.archive.unusable_text`): quarantined; empty `.ann`: a report with no annotations.
+- which files count and how they are opened is `ingest.tree`'s rule, shared with the folder
+  archive: extensions in any case (`A.TXT` + `A.ANN`); links followed only inside the root;
+  FIFOs, devices, names that are not UTF-8, nested archives and linked folders quarantined with
+  the reason (never opened), each under its own id.
 - errors quarantine; warnings alone do not.
 
 `iter_corpus` streams one report at a time (an archive may be big); `load_corpus` collects them
@@ -17,18 +22,19 @@ and applies the policy; `quarantine` copies the bad reports' files aside with `f
 from __future__ import annotations
 
 import json
-import os
+import posixpath
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.archive import empty_report, read_text_file
+from ingest.archive import read_text_file, unusable_text
 from ingest.atomic import atomic_path, write_json_atomic
 from ingest.brat_reader import parse_ann
 from ingest.document import Document
 from ingest.findings import Finding, error, has_errors
 from ingest.schema import Schema
+from ingest.tree import TreeEntry, open_regular, walk_tree
 from ingest.validate import AnnLines, validate_document
 
 VALID = "valid"
@@ -101,33 +107,70 @@ class CorpusInvalid(ValueError):
         self.load = load
 
 
-def discover(root: Path) -> Iterator[tuple[str, Path | None, Path | None]]:
-    """`(report_id, txt_path, ann_path)` for every report under `root`, sorted by id, walking
-    one folder at a time so a big tree is not listed into memory at once."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        stems: dict[str, dict[str, Path]] = {}
-        for name in filenames:
-            stem, suffix = os.path.splitext(name)
-            if suffix in (".txt", ".ann"):
-                stems.setdefault(stem, {})[suffix] = Path(dirpath) / name
-        for stem in sorted(stems):
-            pair = stems[stem]
-            first = pair.get(".txt") or pair[".ann"]
-            report_id = first.relative_to(root).with_suffix("").as_posix()
-            yield report_id, pair.get(".txt"), pair.get(".ann")
+@dataclass(frozen=True)
+class ReportFiles:
+    """The files of one report under the root. `txt` and `ann` are what to read (None when
+    absent or refused); `refused` holds the tree rule's findings (`ingest.tree`: a link out of
+    the root, a FIFO, a name that is not UTF-8, a nested archive, a linked folder, a second file
+    of the same report differing only in the case of its extension)."""
+
+    report_id: str
+    txt: Path | None
+    ann: Path | None
+    refused: tuple[Finding, ...] = ()
+
+
+def discover(root: Path) -> Iterator[ReportFiles]:
+    """Every report under `root` as its files, folder by folder and sorted by id within one,
+    holding one folder's names at a time so a big tree is not listed into memory at once.
+    Extensions are matched case-insensitively (`A.TXT` + `A.ANN`, `b.Txt` + `b.ann`)."""
+    folder: list[TreeEntry] = []
+    for entry in walk_tree(root, (".txt", ".ann")):
+        if folder and posixpath.dirname(entry.member) != posixpath.dirname(folder[0].member):
+            yield from _folder_reports(folder)
+            folder = []
+        folder.append(entry)
+    yield from _folder_reports(folder)
+
+
+def _folder_reports(entries: list[TreeEntry]) -> Iterator[ReportFiles]:
+    stems: dict[str, dict[str, list[TreeEntry]]] = {}
+    for entry in entries:
+        if entry.suffix in (".txt", ".ann"):
+            stems.setdefault(entry.stem, {}).setdefault(entry.suffix, []).append(entry)
+        else:  # a nested archive or a linked folder: named under its own path
+            yield ReportFiles(entry.member, None, None, (_refusal(entry),))
+    for stem in sorted(stems):
+        files = stems[stem]
+        txt, *extra_txt = files.get(".txt", [None])
+        ann, *extra_ann = files.get(".ann", [None])
+        refused = tuple(_refusal(e) for e in (txt, ann) if e is not None and e.path is None)
+        yield ReportFiles(stem, txt.path if txt else None, ann.path if ann else None, refused)
+        for kept, extra in [(txt, e) for e in extra_txt] + [(ann, e) for e in extra_ann]:
+            yield ReportFiles(extra.member, None, None, (error(
+                extra.where, None, "duplicate-report",
+                f"a second {extra.suffix} file of report {stem} beside {kept.where}, differing "
+                "only in the case of its extension; keep one of them"),))
+
+
+def _refusal(entry: TreeEntry) -> Finding:
+    return error(entry.where, None, entry.code or "refused", entry.problem or "not read")
 
 
 def read_report(report_id: str, txt_path: Path | None, ann_path: Path | None, schema: Schema,
-                max_bytes: int = DEFAULT_MAX_REPORT_BYTES) -> LoadedReport:
-    """Read, decode, parse and validate one report. Never raises for bad content."""
-    findings: list[Finding] = []
+                max_bytes: int = DEFAULT_MAX_REPORT_BYTES, refused: Sequence[Finding] = ()
+                ) -> LoadedReport:
+    """Read, decode, parse and validate one report. Never raises for bad content. `refused`:
+    the tree rule's findings for its files (then nothing is read: the report is quarantined)."""
+    findings: list[Finding] = list(refused)
 
     def done(document: Document | None) -> LoadedReport:
         status = QUARANTINED if has_errors(findings) or document is None else VALID
         return LoadedReport(report_id, txt_path, ann_path,
                             document if status == VALID else None, tuple(findings), status)
 
+    if refused:
+        return done(None)
     if txt_path is None:
         findings.append(error(str(ann_path), None, "missing-txt",
                               f"{ann_path} has no {Path(str(ann_path)).with_suffix('.txt').name}"
@@ -136,9 +179,9 @@ def read_report(report_id: str, txt_path: Path | None, ann_path: Path | None, sc
     text = _read_text(txt_path, findings, max_bytes, keep_bom=True)
     if text is None:
         return done(None)
-    empty = empty_report(text, str(txt_path))
-    if empty is not None:
-        findings.append(empty)
+    unusable = unusable_text(text, str(txt_path))
+    if unusable is not None:
+        findings.append(unusable)
         return done(None)
     if ann_path is None:
         return done(Document(doc_id=report_id, text=text, annotated=False, source=str(txt_path)))
@@ -168,8 +211,9 @@ def iter_corpus(root: str | Path, schema: Schema,
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"corpus folder {root} does not exist or is not a folder")
-    for report_id, txt_path, ann_path in discover(root):
-        yield read_report(report_id, txt_path, ann_path, schema, max_bytes)
+    for files in discover(root):
+        yield read_report(files.report_id, files.txt, files.ann, schema, max_bytes,
+                          files.refused)
 
 
 def load_corpus(root: str | Path, schema: Schema, policy: str = "lenient",
@@ -218,8 +262,12 @@ def quarantine(reports: Iterable[LoadedReport], dest_dir: str | Path) -> list[Pa
             if source is None:
                 continue
             target = dest / f"{report.report_id}{source.suffix}"
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
+            try:  # opened by the tree rule again: a file swapped for a FIFO since cannot block
+                with (atomic_path(target) as tmp, open_regular(source) as src,
+                      open(tmp, "wb") as out):
+                    shutil.copyfileobj(src, out)
+            except OSError:
+                continue  # gone or no longer a file: the listing still names it, with why
             copied.append(target)
         index[report.report_id] = report_record(report)
     write_json_atomic(index_path, {"reports": [index[k] for k in sorted(index)]})

@@ -94,7 +94,12 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_split(args: argparse.Namespace) -> int:
     if not _need_folder(args.corpus):
         return 2
-    report_ids = [report_id for report_id, _, _ in discover(args.corpus)]
+    report_ids = []
+    for files in discover(args.corpus):
+        for finding in files.refused:  # not a report that can be read: named, left out
+            print(finding.format(), file=sys.stderr)
+        if not files.refused:
+            report_ids.append(files.report_id)
     if not report_ids:
         print(f"error: no reports (NAME.txt) under {args.corpus}", file=sys.stderr)
         return 1
