@@ -15,7 +15,8 @@ The one rule the corpus reader (`ingest.corpus`) and the folder archive (`ingest
 - a name that is not UTF-8 is reported with its bytes escaped (`caf\\xe9.txt`) and not opened:
   the run goes on, and the escaped name is what every message, id and output carries;
 - an archive inside the tree (`.zip`, `.tar`, `.tar.gz`, `.tgz`) is named, not unpacked: give
-  it as an archive of its own, or unpack it into the folder.
+  it as an archive of its own, or unpack it into the folder;
+- a folder that cannot be listed (permissions) is named, not skipped.
 
 Each refused entry comes out as a `TreeEntry` with a `problem` and a finding `code`, so the
 caller accounts for it (quarantined, with the reason) instead of skipping it.
@@ -38,6 +39,7 @@ SPECIAL_FILE = "not-a-regular-file"
 NOT_UTF8_NAME = "name-not-utf8"
 NESTED_ARCHIVE = "nested-archive"
 LINKED_FOLDER = "linked-folder"
+UNLISTED_FOLDER = "unreadable-folder"
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ def walk_tree(root: str | Path, suffixes: Sequence[str] = REPORT_SUFFIXES
     sub-folders in name order. Other files (a README, annotation.conf) are not inputs."""
     root = Path(root)
     real_root = os.path.realpath(root)
-    for dirpath, dirnames, filenames in os.walk(root):
+    unlisted: list[OSError] = []  # folders os.walk could not list: named, not skipped
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+        yield from _unlisted(root, unlisted)
         dirnames.sort()
         here = Path(dirpath)
         linked = [d for d in dirnames if os.path.islink(here / d)]
@@ -100,6 +104,17 @@ def walk_tree(root: str | Path, suffixes: Sequence[str] = REPORT_SUFFIXES
         for name in linked:  # os.walk does not follow them; say so
             dirnames.remove(name)
             yield _linked_folder(root, real_root, here / name)
+    yield from _unlisted(root, unlisted)
+
+
+def _unlisted(root: Path, errors: list[OSError]) -> Iterator[TreeEntry]:
+    while errors:
+        exc = errors.pop(0)
+        path = Path(exc.filename or root)
+        member = display(path.relative_to(root).as_posix()) if path != root else "."
+        yield TreeEntry(member, "", None, display(path),
+                        f"cannot list the folder ({exc.strerror or exc}); its files are not "
+                        "read: check its permissions", UNLISTED_FOLDER)
 
 
 def member_entry(root: str | Path, member: str, suffixes: Sequence[str] = REPORT_SUFFIXES

@@ -183,6 +183,26 @@ def test_a_folder_reference_read_again_follows_the_same_rule(hostile):
         (ref.report_id, ref.problem is not None) for ref in refs]
 
 
+@pytest.mark.parametrize("reader", READERS)
+def test_a_folder_that_cannot_be_listed_is_named_not_skipped(tmp_path, monkeypatch, reader):
+    root = tmp_path / "in"
+    (root / "locked").mkdir(parents=True)
+    (root / "locked" / "r.txt").write_text(TEXT, encoding="utf-8")
+    (root / "good.txt").write_text(TEXT, encoding="utf-8")
+    scandir = os.scandir
+
+    def refusing(path="."):  # what a folder without read permission does (tests run as root)
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    got = outcomes(reader, root)
+    assert sorted(got) == ["good", "locked"]
+    assert got["locked"][0] is None and "cannot list the folder (Permission denied)" in got[
+        "locked"][1]
+
+
 def test_extensions_are_matched_in_any_case_and_pairs_form_across_cases(tmp_path):
     root = tmp_path / "c"
     root.mkdir()
