@@ -123,6 +123,9 @@ def member_entry(root: str | Path, member: str, suffixes: Sequence[str] = REPORT
     rule; None when there is no such file any more."""
     root = Path(root)
     path = root / member
+    if member.startswith("/") or ".." in member.split("/"):  # a reference must not lead out
+        return TreeEntry(member, "", None, display(path), "the member path leads out of the "
+                         "folder (absolute or '..'); refused", OUTSIDE_LINK)
     if not os.path.lexists(path):
         return None
     return _entry(root, os.path.realpath(root), path, suffixes)

@@ -12,6 +12,7 @@ import os
 import tarfile
 import threading
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -201,6 +202,15 @@ def test_a_folder_that_cannot_be_listed_is_named_not_skipped(tmp_path, monkeypat
     assert sorted(got) == ["good", "locked"]
     assert got["locked"][0] is None and "cannot list the folder (Permission denied)" in got[
         "locked"][1]
+
+
+def test_a_reference_that_leads_out_of_the_folder_is_not_read(hostile, tmp_path):
+    root, _ = hostile
+    (ref,) = [r.ref for r in iter_reports(root) if r.report_id == "good"]
+    # far.txt outside holds the same text as good.txt: read, it would pass the hash check
+    for member in ("../outside/more/far.txt", str(tmp_path / "outside" / "more" / "far.txt")):
+        (again,) = read_reports(root, [replace(ref, member=member)])
+        assert again.text is None and "leads out of the folder" in again.problem
 
 
 def test_extensions_are_matched_in_any_case_and_pairs_form_across_cases(tmp_path):
