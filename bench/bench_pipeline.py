@@ -9,7 +9,7 @@
 Stages, each in its own table:
 1. relation classification of all entity pairs: literal / batched / exact (bench_rc.measure);
 2. training sentences per second (`fit`, the loop of `angiokg train`);
-3. extraction of data/sample/archive through `run_extraction` (as `angiokg extract`), full and
+3. extraction of data/sample/archive through `pipeline.run.run` (as `angiokg extract`), full and
    NER-only, and their ratio;
 4. the four Parquet datasets through the sink;
 5. the embedded graph: bulk COPY vs UNWIND MERGE;
@@ -42,12 +42,12 @@ from pipeline_model import (
 from pipeline_store import GRAPH_HEADER, PARQUET_HEADER, graph_rows, parquet_rows
 from transformers import BertModel
 
-from extraction.batch import DEFAULT_SHARD_REPORTS
 from extraction.bert_factory import pick_device
 from extraction.train import read_corpus
 from extraction.train_config import profile
 from ingest.document import Document
 from ingest.schema import load_schema
+from pipeline.defaults import DEFAULT_SHARD_REPORTS
 
 SAMPLE = REPO / "data" / "sample"
 RC_HEADER = ("mask", "entities", "pairs", "strategy", "RC ms", "pairs/s", "RC / NER",

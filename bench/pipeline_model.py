@@ -28,7 +28,6 @@ from extraction.str_encoder import StrEncoder
 from extraction.tokenizer import CharTokenizer, build_tokenizer
 from extraction.train import allowed_candidates_only, examples_of, fit, split_documents
 from extraction.train_config import TrainConfig
-from flows.extract_job import ExtractSettings, run_extraction
 from ingest.bieos import encode, tag_set
 from ingest.document import Document
 from ingest.examples import (
@@ -39,6 +38,8 @@ from ingest.examples import (
 )
 from ingest.generator import generate_report
 from ingest.schema import Schema
+from pipeline.run import RunSettings, run
+from pipeline.sinks import ParquetSink
 
 ARCHIVE_SEED, ARCHIVE_PREFIX = 1007, "arc"  # data/sample/README.md
 TRAIN_HEADER = ("encoder", "mode", "steps", "sentences", "pairs", "s", "sentences/s", "pairs/s")
@@ -159,7 +160,7 @@ PASSES = {"ner": "NER only", "full": "full (entities + relations)"}
 def extraction_rows(reports: Sequence[Path], model_dir: Path,
                     gold: Sequence[Document] | None, chunks: int, batch_size: int,
                     device: torch.device, work: Path) -> tuple[list[list[object]], list[str]]:
-    """Reports per second of `run_extraction` (archive -> model -> Parquet, as `angiokg
+    """Reports per second of `pipeline.run.run` (archive -> model -> Parquet, as `angiokg
     extract`) with and without relation classification; with `gold` (the reports' gold
     documents) the model's tag paths are replaced by the gold ones. The reports are cut into
     `chunks` folders and the two passes take turns chunk by chunk, so background load falls on
@@ -181,9 +182,8 @@ def extraction_rows(reports: Sequence[Path], model_dir: Path,
     def job(name: str):
         def extract_next_chunk() -> None:
             i, folder = next(todo[name])
-            summary = run_extraction(folder, work / f"out-{name}-{i:03d}", extractors[name],
-                                     settings=ExtractSettings(run_id=f"bench-{i:03d}",
-                                                              batch_size=batch_size))
+            summary = run(folder, ParquetSink(work / f"out-{name}-{i:03d}"), extractors[name],
+                          RunSettings(run_id=f"bench-{i:03d}", batch_size=batch_size))
             if i:
                 found[name][0] += summary.entities
                 found[name][1] += summary.relations

@@ -19,9 +19,9 @@ from export import graph_model as gm
 from export import parquet_sink as ps
 from export.graph_tables import graph_tables
 from export.ladybug_store import LadybugStore
-from extraction.batch import DEFAULT_SHARD_REPORTS
 from ingest.document import Document, ReportOutcome
 from ingest.schema import Schema
+from pipeline.defaults import DEFAULT_SHARD_REPORTS
 
 RUN = ps.RunInfo("bench", dt.date(2026, 1, 1), "bench-gold")
 PARQUET_HEADER = ("what", "rows", "s", "rows/s", "rows per dataset")

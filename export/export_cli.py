@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from export import graph_model as gm
-from export import parquet_sink as ps
 from export.cypher_guard import QueryRefused, ReadQuery, check_read_only
+from export.published import RunInfo, find_run, latest_run
 
 if TYPE_CHECKING:
     from export.ladybug_store import QueryResult
@@ -86,8 +86,8 @@ def _typed(raw: str, type_name: str) -> Any:
     raise ValueError(f"unknown type {type_name!r}; use one of {', '.join(PARAM_TYPES)}")
 
 
-def _run(root: Path, run_id: str | None) -> ps.RunInfo:
-    return ps.find_run(root, run_id) if run_id else ps.latest_run(root)
+def _run(root: Path, run_id: str | None) -> RunInfo:
+    return find_run(root, run_id) if run_id else latest_run(root)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,30 +16,35 @@ Writing a run (crash-safe, no duplicates, nothing partial visible):
     commit_run(root, run)                          # per dataset: staged folder renamed in place
 
 Shards are staged under ROOT/_staging/ (readers ignore `_` and `.` prefixed paths); a shard
-counts as written once its marker is, after all of its files. `commit_run` swaps each dataset's
-staged folder for the run's partition with `rename` on the same filesystem, so re-running a run
-replaces its partition instead of adding to it. Shard names must be deterministic (e.g. the
-batch number) for a restart to skip what it has.
+counts as written once its marker is, after all of its files. `commit_run` writes a journal,
+swaps each dataset's staged folder for the run's partition with `rename` on the same
+filesystem (so re-running a run replaces its partition instead of adding to it), and lists the
+run in `_published.json` (`export.published`) only once all four are in: a run is published
+whole or not at all for every reader that goes by that list (the graph loader, the current view
+of `export.current`). A commit cut short at any step is finished by `finish_commits`. Shard
+names must be deterministic (e.g. a hash of the shard's reports) for a restart to skip what it
+has.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from export.published import RunInfo, check_name, record_published
 from export.records import KeyValueRecord, records_from_document
-from ingest.atomic import atomic_path
+from ingest.atomic import atomic_path, fsync_dir, write_bytes_atomic, write_json_atomic
 from ingest.document import Document, ReportOutcome
 from ingest.schema import Schema
 
@@ -50,7 +55,6 @@ DATASETS = (REPORTS, ENTITIES, TRIPLES, RECORDS)
 STAGING = "_staging"
 _COMMIT_MARKER = "COMMIT"
 _SHARD_MARKERS = "_shards"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 SCHEMAS: dict[str, pa.Schema] = {
     REPORTS: pa.schema([
@@ -122,26 +126,6 @@ def partitioning() -> ds.Partitioning:
     return ds.partitioning(PARTITION_SCHEMA, flavor="hive")
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """Identity of one run: its id names the partition, together with its date."""
-
-    run_id: str
-    run_date: dt.date
-    model_version: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_name("run_id", self.run_id)
-
-
-def _check_name(what: str, value: str) -> None:
-    if not _SAFE_NAME.match(value):
-        raise ValueError(
-            f"{what} {value!r} cannot name a folder: use letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (at most 128 characters)"
-        )
-
-
 # --- rows ----------------------------------------------------------------------------------
 
 
@@ -151,7 +135,7 @@ def report_rows(outcomes: Iterable[ReportOutcome], run: RunInfo) -> list[dict]:
         if o.status not in ReportOutcome.STATUSES:
             raise ValueError(f"report {o.report_id}: status {o.status!r} is not one of "
                              f"{ReportOutcome.STATUSES}")
-        rows.append({"report_id": o.report_id, "status": o.status, "reason": o.reason,
+        rows.append({"report_id": o.report_id, "status": str(o.status), "reason": o.reason,
                      "source": o.source, "model_version": run.model_version})
     return rows
 
@@ -236,14 +220,18 @@ def partition_dir(root: str | Path, dataset: str, run: RunInfo) -> Path:
             / f"run_id={run.run_id}")
 
 
-def _staging_dir(root: str | Path, run: RunInfo) -> Path:
-    return Path(root) / STAGING / f"run_id={run.run_id}"
+def staging_dir(root: str | Path, run_id: str) -> Path:
+    return Path(root) / STAGING / f"run_id={run_id}"
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
     """Readers see the whole file or none (`ingest.atomic`)."""
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def _part_file(staging: Path, dataset: str, shard: str) -> Path:
+    return staging / dataset / f"part-{shard}.parquet"
 
 
 # --- writing a run -------------------------------------------------------------------------
@@ -253,19 +241,21 @@ def begin_run(root: str | Path, run: RunInfo, *, resume: bool) -> set[str]:
     """Prepare to write `run`; returns the shards a previous attempt completed.
 
     A commit cut short is finished first (its shards were all written). With `resume` False any
-    staged shards are discarded and the run is written from scratch.
+    staged shards are discarded and the run is written from scratch. Temporary files a killed
+    writer left in the staging are removed.
     """
-    staging = _staging_dir(root, run)
+    staging = staging_dir(root, run.run_id)
     if (staging / _COMMIT_MARKER).exists():
         logger.info("run %s: finishing a commit that was cut short", run.run_id)
         commit_run(root, run)
     if not resume:
         shutil.rmtree(staging, ignore_errors=True)
+    _remove_temporaries(staging)
     return completed_shards(root, run)
 
 
 def completed_shards(root: str | Path, run: RunInfo) -> set[str]:
-    markers = _staging_dir(root, run) / _SHARD_MARKERS
+    markers = staging_dir(root, run.run_id) / _SHARD_MARKERS
     return {p.stem for p in markers.glob("*.done")} if markers.is_dir() else set()
 
 
@@ -273,8 +263,8 @@ def write_shard(
     root: str | Path, run: RunInfo, shard: str, tables: Mapping[str, pa.Table]
 ) -> None:
     """Stage one shard's tables (any of the four datasets); writing it again replaces it."""
-    _check_name("shard", shard)
-    staging = _staging_dir(root, run)
+    check_name("shard", shard)
+    staging = staging_dir(root, run.run_id)
     if (staging / _COMMIT_MARKER).exists():
         raise RuntimeError(f"run {run.run_id} is being committed; call begin_run() first")
     unknown = set(tables) - set(DATASETS)
@@ -285,9 +275,28 @@ def write_shard(
     for dataset, table in tables.items():
         if not table.schema.equals(SCHEMAS[dataset]):
             table = table.cast(SCHEMAS[dataset])
-        _write_atomic(table, staging / dataset / f"part-{shard}.parquet")
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+        _write_atomic(table, _part_file(staging, dataset, shard))
+    write_bytes_atomic(marker, b"")
+
+
+def discard_shard(root: str | Path, run: RunInfo, shard: str) -> None:
+    """Remove whatever files a crashed write of this shard left (none is fine).
+
+    Writing the shard again would replace them, but a restarted run may never rebuild this
+    shard (the archive changed), and an unmarked file blocks the commit.
+    """
+    staging = staging_dir(root, run.run_id)
+    (staging / _SHARD_MARKERS / f"{shard}.done").unlink(missing_ok=True)
+    for dataset in DATASETS:
+        _part_file(staging, dataset, shard).unlink(missing_ok=True)
+
+
+def _remove_temporaries(staging: Path) -> None:
+    """A writer killed mid-file leaves its hidden temporary behind; it must never be renamed
+    into a published partition with its folder."""
+    if staging.is_dir():
+        for leftover in staging.rglob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def _check_shards_complete(staging: Path) -> None:
@@ -303,19 +312,25 @@ def _check_shards_complete(staging: Path) -> None:
 
 
 def commit_run(root: str | Path, run: RunInfo) -> dict[str, Path]:
-    """Publish the staged shards as the run's partition of each dataset, replacing any older.
+    """Publish the staged shards as the run's partition of each dataset, replacing any older,
+    and list the run in `_published.json` (`export.published`) once every partition is in.
 
-    Idempotent: a commit cut short is finished by calling it again.
+    The COMMIT marker written first is the journal: it holds the run's identity, so a commit
+    cut short (killed between the renames, or before the run was listed) is finished by
+    `finish_commits` at the next start of any run, or by calling this again. The staging is
+    removed last.
     """
-    staging = _staging_dir(root, run)
+    staging = staging_dir(root, run.run_id)
     marker = staging / _COMMIT_MARKER
     if not marker.exists():
+        _remove_temporaries(staging)
         _check_shards_complete(staging)
         for dataset in DATASETS:  # every dataset gets a partition, if only an empty one
             folder = staging / dataset
             if not any(folder.glob("part-*.parquet")):
                 _write_atomic(to_table(dataset, []), folder / "part-empty.parquet")
-        marker.touch()
+        write_json_atomic(marker, {"run_id": run.run_id, "run_date": run.run_date.isoformat(),
+                                   "model_version": run.model_version})
     published = {}
     for dataset in DATASETS:
         staged, final = staging / dataset, partition_dir(root, dataset, run)
@@ -327,10 +342,40 @@ def commit_run(root: str | Path, run: RunInfo) -> dict[str, Path]:
         if final.exists():
             os.rename(final, old)
         os.rename(staged, final)
+        fsync_dir(final.parent)
         shutil.rmtree(old, ignore_errors=True)
+    record_published(root, run)
     shutil.rmtree(staging, ignore_errors=True)
     logger.info("run %s: committed %s", run.run_id, ", ".join(DATASETS))
     return published
+
+
+def finish_commits(root: str | Path) -> list[RunInfo]:
+    """Finish every commit cut short under `root`, whichever run it was; returns those runs."""
+    finished = []
+    for marker in sorted((Path(root) / STAGING).glob(f"run_id=*/{_COMMIT_MARKER}")):
+        try:
+            journal = json.loads(marker.read_text(encoding="utf-8"))
+            run = RunInfo(journal["run_id"], dt.date.fromisoformat(journal["run_date"]),
+                          journal.get("model_version"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RuntimeError(f"{marker}: not a commit journal ({exc}); the run's staged "
+                               "files are beside it: remove the folder to drop the run") from exc
+        logger.warning("run %s: finishing its publish, cut short earlier", run.run_id)
+        commit_run(root, run)
+        finished.append(run)
+    return finished
+
+
+def staged_runs(root: str | Path) -> list[str]:
+    """Ids of runs with staged (unpublished) outputs under `root`."""
+    return sorted(p.name.removeprefix("run_id=") for p in (Path(root) / STAGING).glob("run_id=*")
+                  if p.is_dir())
+
+
+def discard_staging(root: str | Path, run_id: str) -> None:
+    """Drop an unpublished run's staged outputs (a killed run that will not be resumed)."""
+    shutil.rmtree(staging_dir(root, run_id), ignore_errors=True)
 
 
 def write_run(root: str | Path, run: RunInfo, tables: Mapping[str, pa.Table]) -> dict[str, Path]:
@@ -344,7 +389,8 @@ def write_run(root: str | Path, run: RunInfo, tables: Mapping[str, pa.Table]) ->
 
 
 def read_dataset(root: str | Path, dataset: str) -> pa.Table:
-    """Every committed run of a dataset, with `run_date` and `run_id` columns."""
+    """Every published run of a dataset, with `run_date` and `run_id` columns (superseded
+    rows included; `export.current.read_current` keeps only the current ones)."""
     return ds.dataset(
         Path(root) / dataset, format="parquet", partitioning=partitioning(),
         schema=pa.unify_schemas([SCHEMAS[dataset], PARTITION_SCHEMA]),
@@ -361,29 +407,3 @@ def read_run(root: str | Path, run: RunInfo) -> dict[str, pa.Table]:
                                     "was the run committed?")
         result[dataset] = ds.dataset(folder, format="parquet", schema=SCHEMAS[dataset]).to_table()
     return result
-
-
-def run_files(root: str | Path, dataset: str, run: RunInfo) -> list[Path]:
-    return sorted(partition_dir(root, dataset, run).glob("part-*.parquet"))
-
-
-def find_run(root: str | Path, run_id: str) -> RunInfo:
-    """The committed run with this id (its date read from the partition path)."""
-    _check_name("run_id", run_id)
-    found = sorted((Path(root) / RECORDS).glob(f"run_date=*/run_id={run_id}"))
-    if not found:
-        raise FileNotFoundError(f"{Path(root) / RECORDS}: no committed run {run_id!r}")
-    if len(found) > 1:
-        raise ValueError(f"run {run_id!r} is committed under several dates: {found}")
-    date = dt.date.fromisoformat(found[0].parent.name.removeprefix("run_date="))
-    return RunInfo(run_id, date)
-
-
-def latest_run(root: str | Path) -> RunInfo:
-    """The most recently committed run (by folder modification time)."""
-    folders = list((Path(root) / RECORDS).glob("run_date=*/run_id=*"))
-    if not folders:
-        raise FileNotFoundError(f"{Path(root) / RECORDS}: no committed run")
-    newest = max(folders, key=lambda p: p.stat().st_mtime)
-    return RunInfo(newest.name.removeprefix("run_id="),
-                   dt.date.fromisoformat(newest.parent.name.removeprefix("run_date=")))

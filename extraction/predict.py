@@ -209,8 +209,9 @@ class Extractor:
                 arg1, arg2 = (first, second) if rel.first_is_arg1 else (second, first)
                 relations.append(Relation(f"R{len(relations) + 1}", rel.label, arg1, arg2,
                                           rel.confidence))
+        # A prediction, not an annotation: `annotated` stays as the input document had it.
         return replace(document, entities=tuple(entities), relations=tuple(relations),
-                       others=(), annotated=True)
+                       others=())
 
     def _classify(
         self, texts: Sequence[str], mentions: Sequence[Sequence[Mention]], batch_size: int = 64

@@ -15,17 +15,18 @@ from pathlib import Path
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ingest.atomic import atomic_path
+from pipeline.summary import RunSummary
 
 SUMMARY_COLUMNS = ("inputs", "processed", "extracted", "skipped", "quarantined", "failed")
 _PRF = ("precision", "recall", "f1")
 
 
-def summary_row(summary: Mapping[str, object]) -> dict[str, object]:
+def summary_row(summary: RunSummary) -> dict[str, object]:
     """The run summary as one table row (reports in, ok, quarantined, failed)."""
-    return {"run_id": summary.get("run_id", ""), **{k: summary.get(k, 0) for k in SUMMARY_COLUMNS}}
+    return {"run_id": summary.run_id, **{k: getattr(summary, k) for k in SUMMARY_COLUMNS}}
 
 
-def publish_run_summary(summary: Mapping[str, object]) -> None:
+def publish_run_summary(summary: RunSummary) -> None:
     create_table_artifact(
         table=[summary_row(summary)],
         key="angiokg-run-summary",

@@ -15,8 +15,7 @@ COMMAND_MODULES = (
     "ingest.validate_cli",
     "ingest.corpus_cli",
     "extraction.model_cli",
-    "extraction.extract_cli",
-    "flows.extract_cli",
+    "pipeline.cli",
     "export.export_cli",
     "flows.flows_cli",
 )

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.defaults import DEFAULT_SHARD_REPORTS
+
 SAMPLE_ANNOTATED = Path("data/sample/annotated")
 SAMPLE_ARCHIVE = Path("data/sample/archive")
 SAMPLE_OUT = Path("runs/sample")
@@ -74,7 +76,11 @@ def _nightly_args(parser: argparse.ArgumentParser, *, sample: bool) -> None:
     parser.add_argument("--graph", default="auto",
                         help="auto (Neo4j when NEO4J_URI is set, else embedded), ladybug, neo4j")
     parser.add_argument("--workers", type=int, default=2, help="parallel extraction shards")
-    parser.add_argument("--shard-size", type=int, default=250, help="reports per shard task")
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_REPORTS,
+                        help="reports per shard task")
+    parser.add_argument("--wait", action="store_true",
+                        help="when another run is writing the run folder, wait for it "
+                             "(default: refuse, naming it)")
     parser.add_argument("--dask-address", help="Dask scheduler for the extraction shards")
 
 
@@ -109,7 +115,7 @@ def nightly_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "annotated": args.annotated, "archive": args.archive, "out": args.out,
         "profile": args.profile, "checkpoint": args.checkpoint, "retrain": args.retrain,
         "graph": args.graph, "workers": args.workers, "shard_size": args.shard_size,
-        "dask_address": args.dask_address,
+        "dask_address": args.dask_address, "wait_for_lock": args.wait,
     }
 
 

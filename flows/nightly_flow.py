@@ -20,6 +20,8 @@ from flows.ingest_flow import IngestResult, ingest_flow
 from flows.parameters import NightlyParams, RetrainPolicy
 from flows.state import CurrentModel, RunLayout, read_current_model
 from flows.train_flow import train_flow
+from pipeline.lock import output_lock
+from pipeline.summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class NightlyResult:
     model: CurrentModel
     retrained: bool
     retrain_reason: str
-    summary: dict[str, object]
+    summary: RunSummary
     export: ExportResult
 
 
@@ -70,6 +72,12 @@ def train_on_gpu_pool(deployment: str, params: NightlyParams) -> CurrentModel:
 
 @flow(name="angiokg-nightly", log_prints=True)
 def nightly_flow(params: NightlyParams) -> NightlyResult:
+    # One night at a time per run folder: two at once would each train and publish.
+    with output_lock(params.out, wait=params.wait_for_lock, command="nightly_flow", say=print):
+        return _night(params)
+
+
+def _night(params: NightlyParams) -> NightlyResult:
     logger = get_run_logger()
     ingested = ingest_flow(params.ingest_params())
     current = read_current_model(RunLayout(params.out))

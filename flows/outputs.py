@@ -15,6 +15,7 @@ from export import graph_model
 from export.export_cli import format_table
 from export.parquet_sink import DATASETS
 from flows.state import RunLayout
+from pipeline.sinks import summary_path
 
 if TYPE_CHECKING:
     from flows.nightly_flow import NightlyResult
@@ -54,9 +55,9 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
     lines = [
         "",
         f"Run folder: {layout.root.resolve()}",
-        f"  reports in {summary['inputs']}: {summary['processed']} processed "
-        f"({summary['extracted']} extracted now, {summary['skipped']} already done), "
-        f"{summary['quarantined']} quarantined, {summary['failed']} failed",
+        f"  reports in {summary.inputs}: {summary.processed} processed "
+        f"({summary.extracted} extracted now, {summary.skipped} already done), "
+        f"{summary.quarantined} quarantined, {summary.failed} failed",
         f"  model       {result.model.model_dir} "
         f"({'trained tonight' if result.retrained else 'reused'}: {result.retrain_reason})",
         f"              {test_scores_line(Path(result.model.model_dir))}",
@@ -64,7 +65,10 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
         f"  quarantine  {layout.quarantine} (annotated reports that failed validation)",
     ]
     lines += [f"  parquet     {layout.extract / name}" for name in DATASETS]
-    lines.append(f"  run summary {layout.extract / '_runs' / (str(summary['run_id']) + '.json')}")
+    if summary.published:
+        lines.append(f"  run summary {summary_path(layout.extract, summary.run_id)}")
+    else:
+        lines.append("  run summary nothing new tonight: no run published")
     if result.export.graph_path is not None:
         graph_path = result.export.graph_path
         lines += [

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipeline.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, DEFAULT_SHARD_REPORTS
+
 Profile = Literal["tiny", "sample-quick", "default"]
 RetrainPolicy = Literal["always", "never", "on-change"]
 
@@ -89,7 +91,16 @@ class ExtractParams(_Params):
     model_dir: Path | None = Field(
         default=None, description="Model directory; the run folder's current model if empty."
     )
-    shard_size: int = Field(default=250, gt=0, description="Reports per parallel task.")
+    shard_size: int = Field(default=DEFAULT_SHARD_REPORTS, gt=0,
+                            description="Reports per parallel task.")
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0,
+                            description="Sentences per model batch.")
+    max_report_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0,
+                                  description="Reports larger than this are quarantined "
+                                  "(zip bomb guard).")
+    wait_for_lock: bool = Field(
+        default=False, description="When another run is writing the run folder's extract/, "
+        "wait for it to finish (default: fail, naming it).")
     workers: int = Field(default=2, gt=0, description="Threads of the default task runner.")
     dask_address: str | None = Field(
         default=None,
@@ -158,7 +169,12 @@ class NightlyParams(_Params):
     )
     schema_path: Path | None = None
     split_seed: int = 42
-    shard_size: int = Field(default=250, gt=0)
+    shard_size: int = Field(default=DEFAULT_SHARD_REPORTS, gt=0)
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0)
+    max_report_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    wait_for_lock: bool = Field(
+        default=False, description="When another night is running in this run folder, wait "
+        "for it (default: fail, naming it).")
     workers: int = Field(default=2, gt=0)
     dask_address: str | None = None
     graph: str = "auto"
@@ -190,7 +206,9 @@ class NightlyParams(_Params):
 
     def extract_params(self, model_dir: Path | None = None) -> ExtractParams:
         return ExtractParams(archive=self.archive, out=self.out, model_dir=model_dir,
-                             shard_size=self.shard_size, workers=self.workers,
+                             shard_size=self.shard_size, batch_size=self.batch_size,
+                             max_report_bytes=self.max_report_bytes,
+                             wait_for_lock=self.wait_for_lock, workers=self.workers,
                              dask_address=self.dask_address)
 
     def export_params(self) -> ExportParams:

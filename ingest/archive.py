@@ -29,6 +29,7 @@ group that cannot be read turns its rows into problems naming the file, the othe
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -150,14 +151,18 @@ def archive_kind(path: str | Path) -> str:
                        ".parquet or .csv")
 
 
-def iter_reports(archive: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES
-                 ) -> Iterator[ArchiveReport]:
+def iter_reports(archive: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 skip_folder: str | Path | None = None) -> Iterator[ArchiveReport]:
     """Every report of `archive`, in a deterministic order; duplicates of an id are quarantined.
 
     The first occurrence of a report id wins; later ones come out with a problem naming the
-    source of the first, so each input is accounted for exactly once.
+    source of the first, so each input is accounted for exactly once. `skip_folder`: a folder
+    inside a folder archive that is not read (a command's own output written inside its input).
     """
-    reader = _READERS[archive_kind(archive)]
+    kind = archive_kind(archive)
+    reader = _READERS[kind]
+    if kind == "folder" and skip_folder is not None:
+        reader = functools.partial(_iter_folder, skip=Path(skip_folder).resolve())
     first_seen: dict[str, str] = {}
     for report in reader(Path(archive), max_bytes, None):
         earlier = first_seen.get(report.report_id)
@@ -176,7 +181,9 @@ def read_reports(archive: str | Path, refs: Sequence[ReportRef], *,
 
     A reference that carries a problem is not read again: it comes back refused with that
     problem. A member that is gone, or whose text is no longer what the reference saw, comes
-    back refused saying so (the archive changed while the run was using it).
+    back refused saying so (the archive changed while the run was using it). The report keeps
+    the reference's id, source and warning, so a copy of the texts (a spool table of them) can
+    stand in for the archive.
     """
     wanted = {ref.index: ref for ref in refs if ref.problem is None}
     found: dict[int, ArchiveReport] = {}
@@ -185,24 +192,26 @@ def read_reports(archive: str | Path, refs: Sequence[ReportRef], *,
         for report in reader(Path(archive), max_bytes, wanted):
             ref = wanted.get(report.index)
             if ref is not None and report.member == ref.member:
-                found[report.index] = replace(report, report_id=ref.report_id)
+                found[report.index] = report
     return [_as_planned(ref, found.get(ref.index)) for ref in refs]
 
 
 def _as_planned(ref: ReportRef, report: ArchiveReport | None) -> ArchiveReport:
+    def refused(problem: str) -> ArchiveReport:
+        return ArchiveReport(ref.report_id, None, ref.source, problem, None, ref.member,
+                             ref.index)
+
     if ref.problem is not None:
-        return ArchiveReport(ref.report_id, None, ref.source, ref.problem, ref.warning,
-                             ref.member, ref.index)
+        return replace(refused(ref.problem), warning=ref.warning)
     if report is None:
-        return ArchiveReport(ref.report_id, None, ref.source,
-                             f"{ref.source}: no longer in the archive (removed while the run "
-                             "was reading it); the next run reads the archive afresh",
-                             None, ref.member, ref.index)
-    if report.problem is None and report.content_sha256 != ref.sha256:
-        return ArchiveReport(ref.report_id, None, ref.source,
-                             f"{ref.source}: changed while the run was reading the archive; "
-                             "the next run extracts the new text", None, ref.member, ref.index)
-    return report
+        return refused(f"{ref.source}: no longer in the archive (removed while the run was "
+                       "reading it); the next run reads the archive afresh")
+    if report.problem is not None:
+        return refused(report.problem)
+    if report.content_sha256 != ref.sha256:
+        return refused(f"{ref.source}: changed while the run was reading the archive; the "
+                       "next run extracts the new text")
+    return replace(report, report_id=ref.report_id, source=ref.source, warning=ref.warning)
 
 
 # --- one file on disk ------------------------------------------------------------------------
@@ -345,15 +354,29 @@ def _is_report_name(name: str) -> bool:
 Wanted = dict[int, ReportRef] | None  # None: every member
 
 
-def _iter_folder(root: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveReport]:
+def _iter_folder(root: Path, max_bytes: int, wanted: Wanted, skip: Path | None = None
+                 ) -> Iterator[ArchiveReport]:
     if wanted is not None:
         for index, ref in sorted(wanted.items()):
             entry = member_entry(root, ref.member, _FOLDER_SUFFIXES)
             if entry is not None:
                 yield _folder_member(entry, index, max_bytes)
         return
-    for index, entry in enumerate(walk_tree(root, _FOLDER_SUFFIXES)):
+    inside = _inside(root, skip)
+    entries = (e for e in walk_tree(root, _FOLDER_SUFFIXES)
+               if inside is None or not e.member.startswith(inside))
+    for index, entry in enumerate(entries):
         yield _folder_member(entry, index, max_bytes)
+
+
+def _inside(root: Path, skip: Path | None) -> str | None:
+    """`skip` as a member prefix of `root` ("pre/"), or None when it is not inside it."""
+    if skip is None:
+        return None
+    try:
+        return skip.relative_to(root.resolve()).as_posix() + "/"
+    except ValueError:
+        return None
 
 
 _FOLDER_SUFFIXES = (".txt",)

@@ -9,6 +9,7 @@ leave it `None`. Offsets are character offsets into `Document.text` exactly as b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True, order=True)
@@ -88,17 +89,22 @@ class Document:
         return {e.id: e for e in self.entities}
 
 
+class ReportStatus(StrEnum):
+    """What became of one input report. A StrEnum: it is written to Parquet as its value and
+    compares equal to it (`status == "ok"`)."""
+
+    OK = "ok"  # processed
+    QUARANTINED = "quarantined"  # bad input, kept aside with the reason
+    FAILED = "failed"  # good input the pipeline could not process (may be transient)
+
+
 @dataclass(frozen=True)
 class ReportOutcome:
-    """What became of one input report in a run: every input gets exactly one.
-
-    status: "ok" (processed), "quarantined" (bad input, kept aside with the reason) or
-    "failed" (good input the pipeline could not process).
-    """
+    """What became of one input report in a run: every input gets exactly one."""
 
     report_id: str
-    status: str
+    status: ReportStatus
     reason: str | None = None
     source: str | None = None
 
-    STATUSES = ("ok", "quarantined", "failed")
+    STATUSES = tuple(s.value for s in ReportStatus)

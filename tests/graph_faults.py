@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from export import graph_model as gm
+from export.graph_stores import LADYBUG_DB
 from export.ladybug_store import LadybugStore
 from export.parquet_sink import RunInfo, read_dataset
-from flows.export_flow import LADYBUG_DB
 from flows.state import RunLayout
 
 FAULT_FILE = "graph-fault.json"
@@ -107,7 +107,9 @@ class FaultyLadybugStore(LadybugStore):
         super()._execute(cypher, parameters)
 
 
-def store(layout: RunLayout) -> FaultyLadybugStore:
+def store(graph_dir: Path) -> FaultyLadybugStore:
+    """The `module:factory` store: called with the run folder's graph/ folder."""
+    layout = RunLayout(Path(graph_dir).parent)
     """The `graph_faults:store` factory."""
     _record(layout, Attempt("open", None, time.time()))
     fault = Fault.load(layout)

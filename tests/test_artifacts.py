@@ -11,6 +11,7 @@ import pytest
 from prefect import flow
 
 from flows import artifacts
+from pipeline.summary import RunSummary
 
 EVALUATION = {
     "documents": 27,
@@ -31,8 +32,10 @@ LOG_LINES = [
 
 
 def test_summary_row_has_every_count_and_zero_for_missing_ones():
-    row = artifacts.summary_row({"run_id": "r1", "inputs": 8, "processed": 6, "quarantined": 2})
-    assert row == {"run_id": "r1", "inputs": 8, "processed": 6, "extracted": 0, "skipped": 0,
+    row = artifacts.summary_row(RunSummary.from_dict(
+        {"run_id": "r1", "model_version": "m", "archive": "a", "inputs": 8, "skipped": 6,
+         "quarantined": 2}))
+    assert row == {"run_id": "r1", "inputs": 8, "processed": 6, "extracted": 0, "skipped": 6,
                    "quarantined": 2, "failed": 0}
 
 
@@ -74,8 +77,8 @@ def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_pat
 
     @flow
     def publish_all() -> None:
-        artifacts.publish_run_summary({"run_id": "r1", "inputs": 3, "processed": 2,
-                                       "extracted": 2, "quarantined": 1})
+        artifacts.publish_run_summary(RunSummary("r1", "m", "a", inputs=3, extracted=2,
+                                                 quarantined=1))
         artifacts.publish_evaluation(EVALUATION, Path("models/m1"))
         artifacts.publish_training_curve(png)
 

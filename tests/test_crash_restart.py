@@ -21,10 +21,11 @@ from graph_faults import clean_load, without_floats
 from processes import sigkill_when
 
 from export.parquet_sink import read_dataset
+from export.published import published_runs
 from extraction.predict import Extractor
-from flows.export_flow import published_runs
-from flows.extract_job import ExtractSettings, run_extraction
 from ingest.generator import generate_corpus
+from pipeline.run import RunSettings, run
+from pipeline.sinks import ParquetSink
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = 40
@@ -42,17 +43,16 @@ def setup(tmp_path_factory):
         generate_corpus(REPORTS, 11, root / "archive", annotated=False)
         (root / "archive" / "bad.txt").write_bytes("前降支狭窄".encode("utf-16"))
         # The reference: the same run, never interrupted (in this process: one start-up less).
-        run_extraction(root / "archive", root / "clean",
-                       Extractor.load(root / "model", device="cpu"),
-                       settings=ExtractSettings(run_id="nightly-1", shard_reports=4,
-                                                batch_size=16))
+        run(root / "archive", ParquetSink(root / "clean"),
+            Extractor.load(root / "model", device="cpu"),
+            RunSettings(run_id="nightly-1", shard_reports=4, batch_size=16))
     finally:
         torch.set_num_threads(threads)
     return root
 
 
 def _extract_cmd(root: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "flows.extract_cli", "extract", str(root / "model"),
+    return [sys.executable, "-m", "flows.cli", "extract", str(root / "model"),
             str(root / "archive"), "--out", str(out), "--run-id", "nightly-1",
             "--shard-size", "4", "--batch-size", "16", "--device", "cpu"]
 

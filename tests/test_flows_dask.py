@@ -97,9 +97,9 @@ def test_shards_on_a_dask_cluster_equal_shards_on_threads(inputs, cluster, tmp_p
     on_threads = extract_flow(threads)
     on_dask = extract_flow(dask)
 
-    assert on_dask["inputs"] == on_threads["inputs"] == 8
+    assert on_dask.inputs == on_threads.inputs == 8
     for key in ("processed", "quarantined", "failed", "extracted"):
-        assert on_dask[key] == on_threads[key], key
+        assert getattr(on_dask, key) == getattr(on_threads, key), key
     # The shards ran in the worker processes: each loaded the model there, at most once.
     loaded = _models_loaded_per_worker(cluster)
     assert os.getpid() not in loaded

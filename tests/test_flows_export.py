@@ -30,17 +30,14 @@ from graph_faults import (
 )
 from processes import sigkill_when
 
-from flows.export_flow import (
-    LADYBUG_DB,
-    GraphStoreError,
-    export_flow,
-    published_runs,
-    store_key,
-)
-from flows.extract_job import ExtractSettings, run_extraction
+from export.graph_stores import LADYBUG_DB, GraphStoreError, store_key
+from export.published import published_runs
+from flows.export_flow import export_flow
 from flows.parameters import ExportParams
 from flows.state import RunLayout, read_graph_ledger
 from ingest.generator import generate_corpus
+from pipeline.run import RunSettings, run
+from pipeline.sinks import ParquetSink
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -54,8 +51,8 @@ def _two_runs(root: Path) -> RunLayout:
     for run_id, seed, n in (("run-a", 3, 5), ("run-b", 4, 4)):
         archive = root / run_id
         generate_corpus(n, seed=seed, out_dir=archive, annotated=False, prefix=run_id)
-        run_extraction(archive, layout.extract, FakeExtractor(),
-                       settings=ExtractSettings(run_id=run_id, shard_reports=3))
+        run(archive, ParquetSink(layout.extract), FakeExtractor(),
+            RunSettings(run_id=run_id, shard_reports=3))
     return layout
 
 
@@ -81,7 +78,7 @@ def _then_the_next_run_loads_what_was_missed(layout: RunLayout, missed: tuple[st
     result = export_flow(_params(layout, retries=0))
     assert result.loaded == missed
     runs = published_runs(layout.extract)
-    assert read_graph_ledger(layout, store_key(FAULTY, layout)) == [r.run_id for r in runs]
+    assert read_graph_ledger(layout, store_key(FAULTY)) == [r.run_id for r in runs]
     want = clean_load(layout.extract, runs, tmp_path / "clean.lbug")
     assert graph_contents(layout.graph / LADYBUG_DB) == want
     assert_graph_holds_every_row(want, layout.extract)
@@ -106,7 +103,7 @@ def test_unreachable_store_retries_with_back_off_then_fails_saying_what_to_do(tm
     waits = [later - earlier for earlier, later in zip(opened, opened[1:], strict=False)]
     assert waits[0] >= 0.2 - 0.02 and waits[1] >= 0.4 - 0.02, waits  # d, then 2d
     assert _files(layout.extract) == parquet
-    assert read_graph_ledger(layout, store_key(FAULTY, layout)) == []
+    assert read_graph_ledger(layout, store_key(FAULTY)) == []
 
     _then_the_next_run_loads_what_was_missed(layout, ("run-a", "run-b"), tmp_path)
 
@@ -126,7 +123,7 @@ def test_store_failing_midway_through_a_run_fails_the_flow_and_the_next_run_relo
     assert len(attempts(layout, "load", "run-b")) == 2
     assert len(attempts(layout, "load", "run-a")) == 1
     assert _files(layout.extract) == parquet
-    assert read_graph_ledger(layout, store_key(FAULTY, layout)) == ["run-a"]
+    assert read_graph_ledger(layout, store_key(FAULTY)) == ["run-a"]
     # It really stopped midway: run-b's mentions are in the graph, their MENTIONS edges not.
     half = graph_contents(layout.graph / LADYBUG_DB)
     assert any(row[1].startswith("run-b") for row in half["Mention"])
@@ -152,11 +149,13 @@ def test_a_retry_after_a_half_load_completes_the_run_without_duplicates(tmp_path
 _LOAD_EVERY_RUN = """
 import sys
 from pathlib import Path
-from flows.export_flow import load_run_into_graph, published_runs, store_key
+from export.graph_stores import store_key
+from export.published import published_runs
+from flows.export_flow import load_run_into_graph
 from flows.state import RunLayout
 layout, store = RunLayout(Path(sys.argv[1])), sys.argv[2]
 for run in published_runs(layout.extract):
-    load_run_into_graph.fn(store, layout, store_key(store, layout), run)
+    load_run_into_graph.fn(store, layout, store_key(store), run)
 """
 
 
@@ -170,7 +169,7 @@ def test_sigkill_in_the_middle_of_a_graph_load_loses_and_duplicates_nothing(tmp_
     sigkill_when(proc, (layout.root / "graph-hanging").exists, timeout_s=120,
                  what="the load reached its midway point")
     # run-a was in before the kill; run-b was cut off halfway and is not in the ledger.
-    assert read_graph_ledger(layout, store_key(FAULTY, layout)) == ["run-a"]
+    assert read_graph_ledger(layout, store_key(FAULTY)) == ["run-a"]
 
     _then_the_next_run_loads_what_was_missed(layout, ("run-b",), tmp_path)
 

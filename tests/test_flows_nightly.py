@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from export.graph_stores import LADYBUG_DB
 from export.ladybug_store import LadybugStore
-from flows.export_flow import LADYBUG_DB
 from flows.nightly_flow import nightly_flow, retrain_decision
 from flows.parameters import NightlyParams
 from flows.state import CurrentModel, RunLayout, read_current_model, read_graph_ledger
@@ -41,9 +41,9 @@ def test_nightly_twice_extracts_nothing_new_and_duplicates_nothing(tmp_path):
                            profile="tiny", shard_size=3, graph="ladybug", graph_retries=0)
     first = nightly_flow(params)
     s = first.summary
-    assert first.retrained and s["inputs"] == 8
-    assert s["processed"] + s["quarantined"] + s["failed"] == s["inputs"]
-    assert s["quarantined"] == 1 and s["extracted"] == 7
+    assert first.retrained and s.inputs == 8
+    assert s.processed + s.quarantined + s.failed == s.inputs
+    assert s.quarantined == 1 and s.extracted == 7
     assert read_current_model(RunLayout(params.out)).model_dir == first.model.model_dir
     reports, entities = _rows(params.out, "reports"), _rows(params.out, "entities")
     assert reports == 8 and entities > 0
@@ -52,14 +52,16 @@ def test_nightly_twice_extracts_nothing_new_and_duplicates_nothing(tmp_path):
 
     second = nightly_flow(params)
     assert not second.retrained and second.retrain_reason == "the annotated corpus is unchanged"
-    assert second.summary["inputs"] == 8 and second.summary["extracted"] == 0
+    assert second.summary.inputs == 8 and second.summary.extracted == 0
     # Every input is accounted for again, as already done (the empty one included).
-    assert second.summary["skipped"] == 8 and second.summary["processed"] == 8
+    assert second.summary.skipped == 8 and second.summary.processed == 8
     assert _rows(params.out, "entities") == entities
     assert _graph_reports(params.out) == graph_before
+    # A night with nothing new publishes no (empty) run: only the first is there to load.
+    assert not second.summary.published
     key = first.export.store
-    assert read_graph_ledger(RunLayout(params.out), key) == [
-        first.summary["run_id"], second.summary["run_id"]]
+    assert read_graph_ledger(RunLayout(params.out), key) == [first.summary.run_id]
+    assert _rows(params.out, "reports") == reports
 
 
 def test_retrain_decision_follows_the_policy(tmp_path):

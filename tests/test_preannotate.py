@@ -8,11 +8,11 @@ import pytest
 import torch
 from extraction_fakes import FakeExtractor, train_tiny_model
 
-from extraction.preannotate import preannotate
 from flows.cli import main as angiokg
 from ingest.corpus import load_corpus
 from ingest.generator import generate_corpus
 from ingest.schema import load_schema
+from pipeline.preannotate import preannotate
 
 
 def _errors(folder):

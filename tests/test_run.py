@@ -1,4 +1,5 @@
-"""Archive -> model -> Parquet: accounting, incremental re-runs, restarts after a failure."""
+"""The run protocol (`pipeline.run`), archive -> model -> Parquet: accounting, incremental
+re-runs, restarts after a failure."""
 
 from __future__ import annotations
 
@@ -10,13 +11,8 @@ import pytest
 from extraction_fakes import FakeExtractor
 
 from export.parquet_sink import read_dataset
-from flows.extract_job import (
-    ExtractSettings,
-    ParquetShardSink,
-    RunIdentity,
-    parquet_sink_factory,
-    run_extraction,
-)
+from pipeline.run import RunSettings, run
+from pipeline.sinks import ParquetSink
 
 TEXT = "前降支近段狭窄70%。回旋支未见明显狭窄。"
 
@@ -33,8 +29,8 @@ def _archive(root: Path, n: int = 7) -> Path:
 
 
 def _run(archive, out, extractor=None, run_id="run-a", **kw):
-    settings = ExtractSettings(run_id=run_id, shard_reports=3, **kw)
-    return run_extraction(archive, out, extractor or FakeExtractor(), settings=settings)
+    settings = RunSettings(run_id=run_id, shard_reports=3, **kw)
+    return run(archive, ParquetSink(out), extractor or FakeExtractor(), settings)
 
 
 def _rows(out, dataset="reports"):
@@ -101,36 +97,40 @@ def test_rerunning_a_published_run_id_replaces_its_partition(tmp_path):
     assert len(reports) == 10 and reports["report_id"].is_unique
 
 
-class _CrashAfter(ParquetShardSink):
+class _CrashAfter(ParquetSink):
     """Stages `n` shards, then dies while writing the next one (after its files, before the
     manifest records it) -- the worst moment."""
 
-    def __init__(self, *args, n: int) -> None:
-        super().__init__(*args)
-        self.left = n
+    def __init__(self, out, n: int) -> None:
+        super().__init__(out)
+        object.__setattr__(self, "left", [n])
 
-    def write_shard(self, shard) -> None:
-        super().write_shard(shard)
-        if self.left == 0:
+    def write_shard(self, run, shard, schema) -> None:
+        if self.left[0] == 0:
+            # the shard's files are staged, but the manifest never records it
+            from export import parquet_sink
+            from pipeline.manifest import Manifest
+
+            with Manifest.for_output(self.out) as manifest:
+                manifest.begin_shard(run.run_id, shard.key)
+            parquet_sink.write_shard(self.out, run, shard.key, parquet_sink.document_tables(
+                shard.extracted.documents, shard.extracted.outcomes, schema, run))
             raise KeyboardInterrupt("simulated crash")
-        self.left -= 1
+        super().write_shard(run, shard, schema)
+        self.left[0] -= 1
 
 
 @pytest.mark.parametrize("crash_after", [0, 2])
 def test_a_run_interrupted_midway_resumes_without_loss_or_duplicates(tmp_path, crash_after):
     archive, out = _archive(tmp_path), tmp_path / "out"
-    schema = FakeExtractor().schema
-
-    def crashing(run: RunIdentity):
-        return _CrashAfter(out, run, schema, n=crash_after)
 
     with pytest.raises(KeyboardInterrupt):
-        run_extraction(archive, out, FakeExtractor(), crashing,
-                       ExtractSettings(run_id="run-a", shard_reports=3))
+        run(archive, _CrashAfter(out, crash_after), FakeExtractor(),
+            RunSettings(run_id="run-a", shard_reports=3))
     assert not (out / "reports").exists()  # nothing published, nothing partial visible
     extractor = FakeExtractor()
-    summary = run_extraction(archive, out, extractor, parquet_sink_factory(out, schema),
-                             ExtractSettings(run_id="run-a", shard_reports=3))
+    summary = run(archive, ParquetSink(out), extractor,
+                  RunSettings(run_id="run-a", shard_reports=3))
     assert summary.inputs == 10 and summary.skipped == 3 * crash_after
     reports = _rows(out)
     assert len(reports) == 10 and reports["report_id"].is_unique

@@ -1,0 +1,103 @@
+"""`angiokg extract` and `angiokg preannotate`: the run protocol from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ingest.archive import ArchiveError
+from pipeline.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, DEFAULT_SHARD_REPORTS
+from pipeline.lock import OutputLocked
+
+log = logging.getLogger(__name__)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help="sentences per model batch")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--wait", action="store_true",
+                   help="when another run is writing the output folder, wait for it to finish "
+                        "(default: refuse, naming it)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "extract",
+        help="extract entities, relations and records from an archive of reports into Parquet",
+        description="Read a folder of .txt reports, a .zip/.tar.gz of them, or a Parquet/CSV "
+                    "table with report_id and text columns; write the reports, entities, "
+                    "triples and records datasets under OUT and a run summary. Reports whose "
+                    "current extraction is by this model (OUT/_manifest.sqlite) are skipped; "
+                    "an interrupted run resumes when started again with the same --run-id, "
+                    "and a plain rerun extracts what it had not published.",
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="trained model directory")
+    p.add_argument("archive", metavar="ARCHIVE", help="folder, .zip, .tar.gz, .parquet or .csv")
+    p.add_argument("--out", required=True, help="output folder for the datasets")
+    p.add_argument("--run-id", default=None,
+                   help="name of this run's partition (default: run-<UTC time>-<random>); give "
+                        "the same id to resume an interrupted run")
+    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_REPORTS,
+                   help="reports per output shard (the unit written and resumed)")
+    p.add_argument("--max-report-bytes", type=int, default=DEFAULT_MAX_BYTES,
+                   help="refuse reports larger than this (zip bomb guard)")
+    _common(p)
+    p.set_defaults(handler=run_extract)
+
+    pre = subparsers.add_parser(
+        "preannotate",
+        help="write the model's predictions as brat .ann files beside copies of the reports",
+        description="Copy every report of IN (a folder of .txt reports or any archive extract "
+                    "reads) to OUT_DIR with a .ann of the model's predictions, valid against "
+                    "annotation.conf, for annotators to correct. A report whose .ann is "
+                    "already in OUT_DIR is kept as it is unless --force; an OUT_DIR inside IN "
+                    "is not read as input.",
+    )
+    pre.add_argument("model_dir", metavar="MODEL_DIR", help="trained model directory")
+    pre.add_argument("in_dir", metavar="IN", help="folder of .txt reports (recursive) or archive")
+    pre.add_argument("out_dir", metavar="OUT_DIR", help="folder for the .txt + .ann pairs")
+    pre.add_argument("--force", action="store_true",
+                     help="overwrite .ann files already in OUT_DIR (annotators' corrections!)")
+    _common(pre)
+    pre.set_defaults(handler=run_preannotate)
+
+
+def _fail(command: str, exc: Exception) -> int:
+    print(f"angiokg {command}: {exc}", file=sys.stderr)
+    return 2
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from extraction.predict import Extractor  # torch is loaded only when a model is used
+    from pipeline.run import RunSettings, run
+    from pipeline.sinks import ParquetSink
+
+    settings = RunSettings(run_id=args.run_id, batch_size=args.batch_size,
+                           shard_reports=args.shard_size, max_report_bytes=args.max_report_bytes,
+                           wait_for_lock=args.wait)
+    try:
+        extractor = Extractor.load(args.model_dir, device=args.device)
+        summary = run(args.archive, ParquetSink(Path(args.out).absolute()), extractor, settings)
+    except (ArchiveError, OutputLocked, ValueError) as exc:
+        return _fail("extract", exc)
+    print(summary.format())
+    print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    return 0
+
+
+def run_preannotate(args: argparse.Namespace) -> int:
+    from extraction.predict import Extractor
+    from pipeline.preannotate import preannotate
+
+    try:
+        extractor = Extractor.load(args.model_dir, device=args.device)
+        summary = preannotate(extractor, args.in_dir, args.out_dir, batch_size=args.batch_size,
+                              force=args.force, wait_for_lock=args.wait)
+    except (ArchiveError, OutputLocked, ValueError) as exc:
+        return _fail("preannotate", exc)
+    print(summary.format())
+    return 0

@@ -1,0 +1,118 @@
+"""What a run did, in numbers: per shard (`ShardResult`, what a worker sends back) and for the
+whole run (`RunSummary`, what the command prints, the flow returns and `_runs/<id>.json` holds).
+
+Both are small frozen dataclasses. A counter is a field: add it to `ShardResult` and to
+`RunSummary` under the same name and `RunSummary.of` sums it; `from_dict` reads summaries
+written before a field existed (it is then its default) and ignores keys it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from extraction.shard import ExtractedShard
+from ingest.document import ReportStatus
+
+# Keep summaries small on a bad archive; the `reports` dataset holds every reason.
+MAX_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """One extracted shard, as counts: all that crosses back from a worker."""
+
+    index: int
+    key: str
+    extracted: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    entities: int = 0
+    relations: int = 0
+    warnings: int = 0
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, index: int, key: str, shard: ExtractedShard) -> ShardResult:
+        by_status = {status: 0 for status in ReportStatus}
+        problems = []
+        for outcome in shard.outcomes:
+            by_status[outcome.status] += 1
+            if (outcome.reason and outcome.status != ReportStatus.OK
+                    and len(problems) < MAX_PROBLEMS):
+                problems.append(f"{outcome.status}: {outcome.reason}")
+        return cls(index, key, extracted=by_status[ReportStatus.OK],
+                   quarantined=by_status[ReportStatus.QUARANTINED],
+                   failed=by_status[ReportStatus.FAILED],
+                   entities=sum(len(d.entities) for d in shard.documents),
+                   relations=sum(len(d.relations) for d in shard.documents),
+                   warnings=len(shard.warnings), problems=tuple(problems))
+
+    @property
+    def reports(self) -> int:
+        return self.extracted + self.quarantined + self.failed
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Counts of one run: processed (extracted now + skipped as done before) + quarantined +
+    failed == inputs. `published`: the run's outputs were published (False for a run that
+    found nothing new: no empty run is published)."""
+
+    run_id: str
+    model_version: str
+    archive: str
+    run_date: str | None = None
+    inputs: int = 0
+    extracted: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    shards: int = 0
+    entities: int = 0
+    relations: int = 0
+    warnings: int = 0
+    published: bool = False
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def processed(self) -> int:
+        return self.extracted + self.skipped
+
+    @property
+    def nothing_new(self) -> bool:
+        return not self.published
+
+    @classmethod
+    def of(cls, *, run_id: str, model_version: str, archive: str, run_date: str | None,
+           skipped: int, results: Iterable[ShardResult], published: bool) -> RunSummary:
+        ordered = sorted(results, key=lambda r: r.index)
+        sums = {f.name: sum(getattr(r, f.name) for r in ordered)
+                for f in fields(ShardResult) if f.type in ("int", int) and f.name != "index"}
+        problems = tuple(p for r in ordered for p in r.problems)[:MAX_PROBLEMS]
+        reports = sum(r.reports for r in ordered)
+        shards = sum(1 for r in ordered if r.reports)
+        return cls(run_id=run_id, model_version=model_version, archive=archive,
+                   run_date=run_date, inputs=skipped + reports, skipped=skipped, shards=shards,
+                   published=published, problems=problems, **sums)
+
+    def to_dict(self) -> dict[str, object]:
+        values = asdict(self)
+        values["problems"] = list(self.problems)
+        values["processed"] = self.processed
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> RunSummary:
+        known = {f.name for f in fields(cls)}
+        kept: dict[str, Any] = {k: v for k, v in values.items() if k in known}
+        kept["problems"] = tuple(kept.get("problems") or ())
+        return cls(**kept)
+
+    def format(self) -> str:
+        head = (f"run {self.run_id} (model {self.model_version}): {self.inputs} inputs, "
+                f"{self.processed} processed ({self.extracted} extracted, {self.skipped} already "
+                f"done), {self.quarantined} quarantined, {self.failed} failed; "
+                f"{self.entities} entities, {self.relations} relations in {self.shards} shards")
+        return head if self.published else head + "; nothing new, no run published"
