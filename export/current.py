@@ -26,7 +26,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from export.parquet_sink import REPORTS, partition_dir, read_dataset
+from export.parquet_sink import (
+    PARTITION_SCHEMA,
+    REPORTS,
+    SCHEMAS,
+    partition_dir,
+    read_dataset,
+)
 from export.published import publications
 from ingest.atomic import atomic_path
 
@@ -99,6 +105,8 @@ def read_current(root: str | Path, dataset: str) -> pa.Table:
     """The current rows of a dataset (with `run_date` and `run_id`): its rows from each
     report's current run."""
     path = Path(root) / CURRENT_FILE
+    if not (Path(root) / dataset).is_dir():  # nothing published yet
+        return pa.unify_schemas([SCHEMAS[dataset], PARTITION_SCHEMA]).empty_table()
     table = read_dataset(root, dataset)
     if path.exists():
         current = pq.read_table(path, columns=["report_id", "run_id"])

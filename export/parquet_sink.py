@@ -42,7 +42,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from export.published import RunInfo, check_name, record_published
+from export.published import (
+    COMMIT_JOURNAL,
+    STAGING,
+    RunInfo,
+    check_name,
+    record_published,
+)
 from export.records import KeyValueRecord, records_from_document
 from ingest.atomic import atomic_path, fsync_dir, write_bytes_atomic, write_json_atomic
 from ingest.document import Document, ReportOutcome
@@ -52,8 +58,7 @@ logger = logging.getLogger(__name__)
 
 REPORTS, ENTITIES, TRIPLES, RECORDS = "reports", "entities", "triples", "records"
 DATASETS = (REPORTS, ENTITIES, TRIPLES, RECORDS)
-STAGING = "_staging"
-_COMMIT_MARKER = "COMMIT"
+_COMMIT_MARKER = COMMIT_JOURNAL
 _SHARD_MARKERS = "_shards"
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -365,6 +370,11 @@ def finish_commits(root: str | Path) -> list[RunInfo]:
         commit_run(root, run)
         finished.append(run)
     return finished
+
+
+def commit_started(root: str | Path, run_id: str) -> bool:
+    """True when the run's commit journal is written: the commit completes on the next start."""
+    return (staging_dir(root, run_id) / _COMMIT_MARKER).exists()
 
 
 def staged_runs(root: str | Path) -> list[str]:

@@ -12,7 +12,7 @@ from taking the file for data.
 
 `publication` counts publications in this root (never reused), so a later one is always larger.
 A root written before this list existed has none: its runs are found from the partition folders,
-oldest first by (date, id), as they were then.
+oldest first by (date, id), as they were then, leaving out a run whose commit is in progress.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from pathlib import Path
 from ingest.atomic import write_json_atomic
 
 PUBLISHED_FILE = "_published.json"
+# Where export.parquet_sink stages runs, and the journal of a commit in progress.
+STAGING = "_staging"
+COMMIT_JOURNAL = "COMMIT"
 # Any dataset would do for the folder fallback: every published run has a partition in each.
 _INDEX_DATASET = "reports"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -81,10 +84,8 @@ def published_runs(root: str | Path) -> list[RunInfo]:
 
 def record_published(root: str | Path, run: RunInfo) -> Publication:
     """Add `run` at the end of the list (moving it there when it was published before)."""
-    known = publications(root)
-    number = max((p.publication for p in known), default=0) + 1
-    kept = [p for p in known if p.run.run_id != run.run_id]
-    mine = Publication(run, number)
+    kept = [p for p in publications(root) if p.run.run_id != run.run_id]
+    mine = Publication(run, max((p.publication for p in kept), default=0) + 1)
     write_json_atomic(Path(root) / PUBLISHED_FILE, {"runs": [
         {"run_id": p.run.run_id, "run_date": p.run.run_date.isoformat(),
          "model_version": p.run.model_version, "publication": p.publication}
@@ -117,6 +118,8 @@ def _runs_from_folders(root: Path) -> list[RunInfo]:
     runs = []
     for date_dir in sorted((root / _INDEX_DATASET).glob("run_date=*")):
         for run_dir in sorted(date_dir.glob("run_id=*")):
+            if (root / STAGING / run_dir.name / COMMIT_JOURNAL).exists():
+                continue  # its partitions are being put in place: not published yet
             runs.append(RunInfo(run_dir.name.removeprefix("run_id="),
                                 dt.date.fromisoformat(date_dir.name.removeprefix("run_date="))))
     return sorted(runs, key=lambda r: (r.run_date, r.run_id))

@@ -91,9 +91,11 @@ def extract_shards_flow(params: ExtractParams) -> RunSummary:
     with output_lock(RunLayout(params.out).extract, wait=params.wait_for_lock,
                      command=f"extract_flow {run_id}", say=print):
         planned = plan(params, model_dir, run_id)
-        futures: list[PrefectFuture[ShardResult]] = [
-            extract_shard.submit(planned.target, shard, model_dir) for shard in planned.shards]
-        return publish(planned, [f.result() for f in futures])
+        with protocol.failing_cleanly(planned.target):
+            futures: list[PrefectFuture[ShardResult]] = [
+                extract_shard.submit(planned.target, shard, model_dir)
+                for shard in planned.shards]
+            return publish(planned, [f.result() for f in futures])
 
 
 def task_runner_for(dask_address: str | None, workers: int):

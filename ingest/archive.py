@@ -66,8 +66,10 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 TABLE_BATCH_ROWS = 256
 _READ_CHUNK = 1024 * 1024
 KINDS = ("folder", "zip", "tar", "parquet", "csv")
-# Kinds whose members `read_reports` can reach without reading everything before them.
+# Kinds whose members `read_reports` can reach without reading everything before them
+# (`random_access` also looks at a Parquet file's row groups).
 RANDOM_ACCESS = frozenset({"folder", "zip", "parquet"})
+PARQUET_GROUP_ROWS = 10_000
 
 
 class ArchiveError(ValueError):
@@ -637,6 +639,22 @@ def _is_text_type(arrow_type) -> bool:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def random_access(path: str | Path) -> bool:
+    """True when `read_reports` reaches a member without reading much else: folders, zips, and
+    Parquet files whose row groups are small (a row group is the least Parquet can read)."""
+    kind = archive_kind(path)
+    if kind != "parquet":
+        return kind in RANDOM_ACCESS
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (OSError, ValueError) as exc:
+        raise ArchiveError(f"{path}: not a readable Parquet file: {exc}") from exc
+    return all(metadata.row_group(g).num_rows <= PARQUET_GROUP_ROWS
+               for g in range(metadata.num_row_groups))
 
 
 def _iter_csv(path: Path, max_bytes: int, wanted: Wanted) -> Iterator[ArchiveReport]:

@@ -9,7 +9,9 @@ part, and the new one is on disk (fsync'd) before it takes the old one's place.
 
 The temporary name is hidden (a leading `.`) and sits beside the target, so the rename stays on
 one filesystem and dataset readers (which skip `.` and `_` names) never take it for data. On any
-error the temporary file is removed and the target is left as it was. A rename is durable only
+error the temporary file is removed and the target is left as it was; an `OSError` comes out
+as `WriteFailed`, whose message names the file and the cause ("cannot write OUT/x: No space
+left on device"). A rename is durable only
 once the folder holding it is fsync'd too, so that is done as well: a power cut after the call
 returns cannot bring the old file back.
 
@@ -25,6 +27,16 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+
+class WriteFailed(OSError):
+    """A file could not be written; the message names it and the cause (a read-only folder,
+    no space left, ...). The file as it was before is untouched."""
+
+
+def _failed(target: Path, exc: OSError) -> WriteFailed:
+    cause = exc.strerror or str(exc)
+    return WriteFailed(exc.errno, f"cannot write {target}: {cause}", str(target))
 
 
 def _fsync_file(path: Path) -> None:
@@ -65,14 +77,21 @@ def _temp_name(target: Path) -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path to write `path`'s new content to; put in place when the block ends."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_name(target)
+    except WriteFailed:
+        raise
+    except OSError as exc:
+        raise _failed(target, exc) from exc
     try:
         yield tmp
         _fsync_file(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteFailed):
+            raise _failed(target, exc) from exc
         raise
     fsync_dir(target.parent)
 

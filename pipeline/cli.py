@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest.archive import ArchiveError
 from pipeline.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, DEFAULT_SHARD_REPORTS
 from pipeline.lock import OutputLocked
+from pipeline.manifest import ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fail(command: str, exc: Exception) -> int:
-    print(f"angiokg {command}: {exc}", file=sys.stderr)
+    print(f"angiokg {command}: {exc}", file=sys.stderr)  # one line, no traceback
     return 2
 
 
 def run_extract(args: argparse.Namespace) -> int:
     from extraction.predict import Extractor  # torch is loaded only when a model is used
-    from pipeline.run import RunSettings, run
+    from pipeline.run import RunFailed, RunSettings, run
     from pipeline.sinks import ParquetSink
 
     settings = RunSettings(run_id=args.run_id, batch_size=args.batch_size,
@@ -82,7 +83,7 @@ def run_extract(args: argparse.Namespace) -> int:
     try:
         extractor = Extractor.load(args.model_dir, device=args.device)
         summary = run(args.archive, ParquetSink(Path(args.out).absolute()), extractor, settings)
-    except (ArchiveError, OutputLocked, ValueError) as exc:
+    except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("extract", exc)
     print(summary.format())
     print(json.dumps(summary.to_dict(), ensure_ascii=False))
@@ -92,12 +93,13 @@ def run_extract(args: argparse.Namespace) -> int:
 def run_preannotate(args: argparse.Namespace) -> int:
     from extraction.predict import Extractor
     from pipeline.preannotate import preannotate
+    from pipeline.run import RunFailed
 
     try:
         extractor = Extractor.load(args.model_dir, device=args.device)
         summary = preannotate(extractor, args.in_dir, args.out_dir, batch_size=args.batch_size,
                               force=args.force, wait_for_lock=args.wait)
-    except (ArchiveError, OutputLocked, ValueError) as exc:
+    except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("preannotate", exc)
     print(summary.format())
     return 0

@@ -15,8 +15,9 @@ the process died in between: the caller discards that shard's outputs and extrac
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS pending (
     PRIMARY KEY (run_id, shard)
 );
 """
+
+
+class ManifestError(RuntimeError):
+    """The manifest could not be read or written; the message names the file and the cause."""
 
 
 class RunIdCollision(ValueError):
@@ -89,14 +94,48 @@ class Manifest:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we open transactions ourselves so a shard commits as one.
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA synchronous=FULL")
-        # Shard tasks on threads or workers commit to the same file: wait for each other.
-        self._db.execute("PRAGMA busy_timeout=60000")
-        self._db.executescript(_SCHEMA)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we open transactions ourselves so a shard commits as one.
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc) from exc
+        with self._errors():
+            self._db.execute("PRAGMA synchronous=FULL")
+            # Shard tasks on threads or workers commit to the same file: wait for each other.
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _error(self, exc: BaseException) -> ManifestError:
+        return ManifestError(f"{self.path}: the run's manifest cannot be written ({exc}); is "
+                             "the output folder writable, with space left?")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; on failure it is rolled back if SQLite has not already done so (a
+        full disk aborts it, and a second ROLLBACK would hide the cause behind "cannot
+        rollback - no transaction is active")."""
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _sql(self, query: str, args: tuple = ()) -> sqlite3.Cursor:
+        with self._errors():
+            return self._db.execute(query, args)
 
     def _migrate(self) -> None:
         """Manifests written before runs had a publish order: published runs in rowid order."""
@@ -125,7 +164,7 @@ class Manifest:
         `fresh`: the id was made for a new run, so finding it already here means two runs
         were given one id; refused rather than mixing their outputs.
         """
-        inserted = self._db.execute(
+        inserted = self._sql(
             "INSERT OR IGNORE INTO runs (run_id, run_date, model_version, committed) "
             "VALUES (?, ?, ?, 0)", (run_id, run_date.isoformat(), model_version)).rowcount
         if fresh and not inserted:
@@ -138,28 +177,23 @@ class Manifest:
     def mark_committed(self, run_id: str, committed: bool = True) -> None:
         """Published (placed last in the publish order), or back to unpublished."""
         if committed:
-            self._db.execute("UPDATE runs SET committed = 1, seq = (SELECT COALESCE(MAX(seq), 0) "
+            self._sql("UPDATE runs SET committed = 1, seq = (SELECT COALESCE(MAX(seq), 0) "
                              "+ 1 FROM runs) WHERE run_id = ?", (run_id,))
         else:
-            self._db.execute("UPDATE runs SET committed = 0, seq = NULL WHERE run_id = ?",
+            self._sql("UPDATE runs SET committed = 0, seq = NULL WHERE run_id = ?",
                              (run_id,))
 
     def runs(self, *, committed: bool | None = None) -> list[RunRecord]:
         query = "SELECT * FROM runs"
         if committed is not None:
             query += f" WHERE committed = {int(committed)}"
-        return [_record(row) for row in self._db.execute(query + " ORDER BY rowid")]
+        return [_record(row) for row in self._sql(query + " ORDER BY rowid")]
 
     def drop_run(self, run_id: str) -> None:
         """Forget an unpublished run entirely (its staging was discarded)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for table in ("processed", "pending", "runs"):
                 self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def forget_run(self, run_id: str, keep_shards: Iterable[str] = ()) -> int:
         """Drop the run's entries except those of `keep_shards` (its outputs still staged);
@@ -169,7 +203,7 @@ class Manifest:
         query = "DELETE FROM processed WHERE run_id = ?"
         if keep:
             query += f" AND shard NOT IN ({marks})"
-        return self._db.execute(query, (run_id, *keep)).rowcount
+        return self._sql(query, (run_id, *keep)).rowcount
 
     def is_done(self, report_id: str, sha256: str, model_version: str, run_id: str) -> bool:
         """True when this text by this model version is the report's current extraction.
@@ -181,7 +215,7 @@ class Manifest:
         would stay current. Entries of a run that was never published do not count either:
         its outputs are not visible.
         """
-        row = self._db.execute(
+        row = self._sql(
             "SELECT 1 FROM processed p JOIN runs r ON p.run_id = r.run_id "
             "WHERE p.report_id = ? AND p.sha256 = ? AND p.model_version = ? "
             "AND (p.run_id = ? OR (p.status != 'failed' AND r.committed = 1 AND r.seq = ("
@@ -192,34 +226,29 @@ class Manifest:
         return row is not None
 
     def run(self, run_id: str) -> RunRecord | None:
-        row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = self._sql("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else _record(row)
 
     def begin_shard(self, run_id: str, shard: str) -> None:
-        self._db.execute("INSERT OR IGNORE INTO pending VALUES (?, ?)", (run_id, shard))
+        self._sql("INSERT OR IGNORE INTO pending VALUES (?, ?)", (run_id, shard))
 
     def commit_shard(self, run_id: str, shard: str, entries: Iterable[ManifestEntry]) -> None:
         """Record a shard's reports as processed; call only once its outputs are durable."""
         rows = [(e.report_id, e.sha256, e.model_version, str(e.status), e.run_id, e.shard)
                 for e in entries]
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO processed VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._db.execute("DELETE FROM pending WHERE run_id = ? AND shard = ?",
                              (run_id, shard))
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def pending(self) -> list[PendingShard]:
         """Shards begun but never committed: a crashed run's partial outputs to discard."""
-        rows = self._db.execute("SELECT run_id, shard FROM pending ORDER BY run_id, shard")
+        rows = self._sql("SELECT run_id, shard FROM pending ORDER BY run_id, shard")
         return [PendingShard(*row) for row in rows]
 
     def clear_pending(self, pending: PendingShard) -> None:
-        self._db.execute("DELETE FROM pending WHERE run_id = ? AND shard = ?",
+        self._sql("DELETE FROM pending WHERE run_id = ? AND shard = ?",
                          (pending.run_id, pending.shard))
 
     def entries(self, model_version: str | None = None) -> list[ManifestEntry]:
@@ -228,7 +257,7 @@ class Manifest:
         if model_version is not None:
             query, args = query + " WHERE model_version = ?", (model_version,)
         return [ManifestEntry(r[0], r[1], r[2], ReportStatus(r[3]), r[4], r[5])
-                for r in self._db.execute(query + " ORDER BY rowid", args)]
+                for r in self._sql(query + " ORDER BY rowid", args)]
 
 
 def _record(row: tuple) -> RunRecord:

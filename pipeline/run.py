@@ -32,31 +32,25 @@ ends up present once (docs/faults.md, "Crashes and restarts").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from export.published import RunInfo
 from extraction.shard import DocumentExtractor, extract_reports
-from ingest.archive import (
-    RANDOM_ACCESS,
-    ArchiveReport,
-    ReportRef,
-    archive_kind,
-    iter_reports,
-    read_reports,
-)
+from ingest.archive import ArchiveReport, ReportRef, iter_reports, random_access, read_reports
 from pipeline.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BYTES,
     DEFAULT_SHARD_CHARS,
     DEFAULT_SHARD_REPORTS,
 )
-from pipeline.lock import output_lock
+from pipeline.lock import OutputLocked, output_lock
 from pipeline.sinks import Sink, StagedShard
 from pipeline.spool import spool_shard
 from pipeline.summary import RunSummary, ShardResult
@@ -108,6 +102,11 @@ class RunPlan:
         return not self.shards and not self.resumed_shards
 
 
+class RunFailed(RuntimeError):
+    """A run stopped on an error: the message names the file and the cause, and says that the
+    previous outputs are intact and nothing of this run was left staged."""
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """Time-ordered and unique: two runs started in the same second get different ids."""
     return f"{(now or datetime.now(UTC)).strftime('run-%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
@@ -131,10 +130,17 @@ def plan(archive: str | Path, sink: Sink, model_version: str,
     """
     # Absolute: a Dask worker started in another directory must read and write the same files.
     source = Path(archive).absolute()
-    in_place = archive_kind(source) in RANDOM_ACCESS
+    in_place = random_access(source)
     given = run_id or settings.run_id
     began = sink.begin(given or new_run_id(), model_version, fresh=given is None)
     run = began.run
+    with failing_cleanly(RunTarget(run, source, sink, settings)):
+        return _plan_shards(source, in_place, sink, run, model_version, settings,
+                            began.resumed_shards)
+
+
+def _plan_shards(source: Path, in_place: bool, sink: Sink, run: RunInfo, model_version: str,
+                 settings: RunSettings, resumed_shards: int) -> RunPlan:
     shards: list[ShardRefs] = []
     skipped: list[str] = []
     refs: list[ReportRef] = []
@@ -169,7 +175,7 @@ def plan(archive: str | Path, sink: Sink, model_version: str,
     target = RunTarget(run, source, sink, settings)
     log.info("run %s: %d shards to extract, %d reports already done", run.run_id, len(shards),
              len(skipped))
-    return RunPlan(target, tuple(shards), tuple(skipped), began.resumed_shards)
+    return RunPlan(target, tuple(shards), tuple(skipped), resumed_shards)
 
 
 def extract_shard(target: RunTarget, shard: ShardRefs, extractor: DocumentExtractor
@@ -202,15 +208,44 @@ def publish(plan: RunPlan, results: Sequence[ShardResult]) -> RunSummary:
     return summary
 
 
+@contextlib.contextmanager
+def failing_cleanly(target: RunTarget) -> Iterator[None]:
+    """On an error (a full disk, a read-only folder, an archive that breaks midway) leave the
+    output folder as the run found it: the run is abandoned (its staging removed, its manifest
+    entries dropped) and `RunFailed` says why, naming the file. An interruption (Ctrl-C, a
+    kill) is not an error: the staging stays, for the same run id to resume."""
+    try:
+        yield
+    except (RunFailed, OutputLocked):
+        raise
+    except Exception as exc:
+        run_id = target.run.run_id
+        if target.sink.publishing(target.run):
+            # The publish journal is written: the run's outputs are complete and the next
+            # start finishes publishing them; removing them would lose the run.
+            raise RunFailed(f"run {run_id} failed while being published: {exc}; its outputs "
+                            "are complete and the next run finishes publishing them") from exc
+        try:
+            target.sink.abandon(target.run)
+            cleaned = "nothing of it is left staged"
+        except Exception as cleanup:  # noqa: BLE001 - the first error is the one to report
+            cleaned = (f"its staging could not be removed ({cleanup}); the next run removes "
+                       "it")
+        raise RunFailed(f"run {run_id} failed: {exc} -- nothing of it was published: the "
+                        f"previous outputs in {target.sink.out} are intact and {cleaned}"
+                        ) from exc
+
+
 def run(archive: str | Path, sink: Sink, extractor: DocumentExtractor,
         settings: RunSettings = RunSettings(),
         on_shard: Callable[[ShardResult], None] | None = None) -> RunSummary:
     """The whole run in this process, holding the output folder's lock."""
     with output_lock(sink.out, wait=settings.wait_for_lock):
         planned = plan(archive, sink, extractor.model_version, settings)
-        results = []
-        for shard in planned.shards:
-            results.append(extract_shard(planned.target, shard, extractor))
-            if on_shard is not None:
-                on_shard(results[-1])
-        return publish(planned, results)
+        with failing_cleanly(planned.target):
+            results = []
+            for shard in planned.shards:
+                results.append(extract_shard(planned.target, shard, extractor))
+                if on_shard is not None:
+                    on_shard(results[-1])
+            return publish(planned, results)

@@ -78,6 +78,10 @@ class Sink(Protocol):
     def publish(self, run: RunInfo, summary: RunSummary) -> None:
         """Make the run's outputs visible, whole."""
 
+    def publishing(self, run: RunInfo) -> bool:
+        """True once `publish` has passed the point after which the run completes on the next
+        start (it must not be abandoned then)."""
+
     def abandon(self, run: RunInfo) -> None:
         """The run found nothing new: leave no trace of it."""
 
@@ -140,10 +144,16 @@ class ParquetSink:
         with Manifest.for_output(self.out) as manifest:
             manifest.mark_committed(run.run_id)
 
+    def publishing(self, run: RunInfo) -> bool:
+        return parquet_sink.commit_started(self.out, run.run_id)
+
     def abandon(self, run: RunInfo) -> None:
         parquet_sink.discard_staging(self.out, run.run_id)
+        published = is_published(self.out, run.run_id)
+        if not published:
+            summary_path(self.out, run.run_id).unlink(missing_ok=True)
         with Manifest.for_output(self.out) as manifest:
-            if is_published(self.out, run.run_id):
+            if published:
                 manifest.mark_committed(run.run_id)  # a redo that found nothing: as it was
             else:
                 manifest.drop_run(run.run_id)
@@ -255,6 +265,9 @@ class BratSink:
 
     def publish(self, run: RunInfo, summary: RunSummary) -> None:
         shutil.rmtree(self.scratch(run), ignore_errors=True)
+
+    def publishing(self, run: RunInfo) -> bool:
+        return False
 
     def abandon(self, run: RunInfo) -> None:
         shutil.rmtree(self.scratch(run), ignore_errors=True)

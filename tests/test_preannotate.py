@@ -79,3 +79,38 @@ def test_a_zip_member_escaping_the_output_folder_is_never_written(tmp_path):
     assert summary.written == 1 and len(summary.problems) == 2
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.txt")) == [
         "deep/out/ok.txt"]
+
+
+def test_an_annotators_ann_is_never_overwritten_without_force(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for rid in ("a", "b"):
+        (src / f"{rid}.txt").write_text("前降支近段狭窄70%。", encoding="utf-8")
+    out.mkdir()
+    corrected = "T1\tBodyPart 0 3\t前降支\n#1\tAnnotatorNotes T1\tchecked by Dr. Li\n"
+    (out / "a.txt").write_text("前降支近段狭窄70%。", encoding="utf-8")
+    (out / "a.ann").write_text(corrected, encoding="utf-8")
+
+    summary = preannotate(FakeExtractor(), src, out)
+    assert (summary.written, summary.kept) == (1, 1)
+    assert (out / "a.ann").read_text(encoding="utf-8") == corrected
+    assert "Degree" in (out / "b.ann").read_text(encoding="utf-8")
+
+    forced = preannotate(FakeExtractor(), src, out, force=True)
+    assert (forced.written, forced.kept) == (2, 0)
+    assert "AnnotatorNotes" not in (out / "a.ann").read_text(encoding="utf-8")
+
+
+def test_an_output_folder_inside_the_input_is_not_read_as_input(tmp_path):
+    src = tmp_path / "in"
+    (src / "2024").mkdir(parents=True)
+    (src / "a.txt").write_text("前降支近段狭窄70%。", encoding="utf-8")
+    (src / "2024" / "b.txt").write_text("回旋支未见狭窄。", encoding="utf-8")
+    out = src / "pre"
+    first = preannotate(FakeExtractor(), src, out)
+    second = preannotate(FakeExtractor(), src, out)
+    assert first.written == 2
+    assert (second.written, second.kept) == (0, 2)  # its own output was not read
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.txt")) == [
+        "2024/b.txt", "a.txt", "pre/2024/b.txt", "pre/a.txt"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no spool left
