@@ -21,12 +21,13 @@ import pytest
 from extraction_fakes import FakeExtractor
 
 from export.parquet_sink import read_dataset
-from extraction.preannotate import preannotate
 from flows.cli import main
-from flows.extract_job import ExtractSettings, run_extraction
 from ingest.archive import ArchiveError, iter_reports, read_reports
 from ingest.corpus import QUARANTINED, VALID, iter_corpus, quarantine
 from ingest.schema import load_schema
+from pipeline.preannotate import preannotate
+from pipeline.run import RunSettings, run
+from pipeline.sinks import ParquetSink
 
 SCHEMA = load_schema()
 TEXT = "前降支近段狭窄70%。回旋支未见明显狭窄。"
@@ -155,8 +156,8 @@ def test_validate_json_split_and_quarantine_survive_the_hostile_corpus(hostile, 
 def test_extract_accounts_for_every_hostile_entry_and_reads_no_outside_file(hostile, tmp_path):
     root, fifos = hostile
     out = tmp_path / "out"
-    summary = finishes(lambda: run_extraction(root, out, FakeExtractor(),
-                                              settings=ExtractSettings(run_id="h")), fifos)
+    summary = finishes(lambda: run(root, ParquetSink(out), FakeExtractor(),
+                                   RunSettings(run_id="h")), fifos)
     d = summary.to_dict()
     assert (d["inputs"], d["extracted"], d["quarantined"]) == (len(EXPECTED), 3, 9)
     reports = read_dataset(out, "reports").to_pandas().set_index("report_id")
