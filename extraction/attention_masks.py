@@ -12,11 +12,10 @@ Shapes: B sentences, P pairs, T tokens. `attention_mask` is the usual (B, T) 0/1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-RcMask = Literal["eq13", "eq14"]
+from extraction.choices import RcMask
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ own character offsets, so gold and predicted documents of one report compare dir
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from ingest.document import Document
-from ingest.examples import candidate_pairs, document_examples
+from ingest.examples import DEFAULT_MAX_CHARS, candidate_pairs, document_examples
 from ingest.schema import NO_RELATION, Schema
 
 EntityKey = tuple[str, int, int]  # type, start, end
@@ -49,6 +49,15 @@ class Prf:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1,
                 "tp": self.tp, "fp": self.fp, "fn": self.fn}
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> Prf:
+        """From `to_dict()`: the counts (the rates follow from them)."""
+        def count(key: str) -> int:
+            value = values.get(key, 0)
+            return int(value) if isinstance(value, int | float | str) else 0
+
+        return cls(count("tp"), count("fp"), count("fn"))
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -70,6 +79,14 @@ class Scores:
     def to_dict(self) -> dict[str, object]:
         return {**self.overall.to_dict(),
                 "per_type": {name: prf.to_dict() for name, prf in self.per_type}}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object] | None) -> Scores:
+        values = values or {}
+        per_type = values.get("per_type") or {}
+        assert isinstance(per_type, Mapping)
+        return cls(Prf.from_dict(values),
+                   tuple((str(name), Prf.from_dict(prf)) for name, prf in per_type.items()))
 
 
 def score_items(
@@ -119,7 +136,7 @@ def score_rc(gold: Iterable[Document], predicted: Iterable[Document], schema: Sc
 
 def rc_confusion(
     gold: Iterable[Document], predicted_on_gold: Iterable[Document], schema: Schema,
-    max_chars: int = 126,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> dict[str, dict[str, int]]:
     """confusion[gold label][predicted label] over every candidate pair of gold entities.
 
@@ -145,16 +162,37 @@ def rc_confusion(
 
 @dataclass(frozen=True)
 class EvaluationReport:
+    """The paper's scores of one model on one split. A new score is a field with a default;
+    `to_dict` writes it (`metrics.json`, `--json`) and `from_dict` reads reports written
+    before it existed (the default) and ignores keys it does not know."""
+
     ner: Scores
     rc_gold: Scores
     rc_predicted: Scores
-    confusion: dict[str, dict[str, int]]
-    documents: int
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)
+    documents: int = 0
+
+    TASKS = ("ner", "rc_gold", "rc_predicted")
 
     def to_dict(self) -> dict[str, object]:
         return {"documents": self.documents, "ner": self.ner.to_dict(),
                 "rc_gold": self.rc_gold.to_dict(), "rc_predicted": self.rc_predicted.to_dict(),
                 "rc_confusion": self.confusion}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> EvaluationReport:
+        def scores(task: str) -> Scores:
+            given = values.get(task)
+            return Scores.from_dict(given if isinstance(given, Mapping) else None)
+
+        confusion = values.get("rc_confusion") or {}
+        documents = values.get("documents") or 0
+        return cls(scores("ner"), scores("rc_gold"), scores("rc_predicted"),
+                   dict(confusion) if isinstance(confusion, Mapping) else {},
+                   int(documents) if isinstance(documents, int | float | str) else 0)
+
+    def task(self, name: str) -> Scores:
+        return getattr(self, name)
 
     def summary(self) -> dict[str, float]:
         return {"ner_f1": self.ner.f1, "rc_gold_f1": self.rc_gold.f1,
@@ -166,7 +204,7 @@ def evaluate_documents(
     predicted: Sequence[Document],
     predicted_on_gold: Sequence[Document],
     schema: Schema,
-    max_chars: int = 126,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> EvaluationReport:
     return EvaluationReport(
         ner=score_ner(gold, predicted, schema),

@@ -27,12 +27,11 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import get_args
 
 import torch
 
-from extraction.attention_masks import RcMask
-from extraction.evaluate import evaluate_extractor
+from extraction.choices import RC_MASKS
+from extraction.evaluate import EvaluationReport, evaluate_extractor
 from extraction.predict import Extractor
 from extraction.train import prepare_encoder, read_corpus, split_documents, train_documents
 from extraction.train_config import TrainConfig
@@ -42,7 +41,6 @@ from ingest.schema import Schema, load_schema
 
 logger = logging.getLogger(__name__)
 
-RC_MASKS: tuple[str, ...] = get_args(RcMask)
 TASKS = ("ner", "rc_gold", "rc_predicted")
 TASK_LABELS = {"ner": "NER", "rc_gold": "RC (gold entities)",
                "rc_predicted": "RC (predicted entities)"}
@@ -150,10 +148,8 @@ class SplitScores:
     rc_predicted: TaskScores
 
     @classmethod
-    def from_report(cls, report: dict) -> SplitScores:
-        """From `EvaluationReport.to_dict()` (what train writes into metrics.json)."""
-        return cls(*(TaskScores(float(report[t]["precision"]), float(report[t]["recall"]),
-                                float(report[t]["f1"])) for t in TASKS))
+    def of(cls, report: EvaluationReport) -> SplitScores:
+        return cls(*(TaskScores(s.precision, s.recall, s.f1) for s in map(report.task, TASKS)))
 
     def task(self, name: str) -> TaskScores:
         return getattr(self, name)
@@ -257,8 +253,11 @@ def run_cell(documents: Sequence[Document], schema: Schema, cell: Cell, models_d
     if cell.config is None:
         return CellResult(cell, None, None, None, None, 0.0)
     result = train_documents(documents, schema, models_dir / cell.name, cell.config, bert_dir)
-    return CellResult(cell, SplitScores.from_report(result.metrics["dev"]),
-                      SplitScores.from_report(result.metrics["test"]), result.model_dir,
+    if result.dev is None or result.test is None:
+        raise ValueError(f"{cell.name}: the corpus gave no dev or no test report; the "
+                         "experiment needs both (a corpus of at least a few dozen reports)")
+    return CellResult(cell, SplitScores.of(result.dev), SplitScores.of(result.test),
+                      result.model_dir,
                       result.metrics.get("best_epoch"), result.seconds)
 
 
@@ -271,7 +270,7 @@ def run_separate(documents: Sequence[Document], schema: Schema, chosen: TrainCon
     rc = train_documents(documents, schema, models_dir / "rc-only", rc_config, bert_dir)
     pipeline = PipelineExtractor(Extractor.load(ner.model_dir, chosen.device, schema),
                                  Extractor.load(rc.model_dir, chosen.device, schema))
-    dev, test = (SplitScores.from_report(evaluate_extractor(pipeline, sides[s]).to_dict())
+    dev, test = (SplitScores.of(evaluate_extractor(pipeline, sides[s]))
                  for s in ("dev", "test"))
     return SeparateResult(ner_config, dev, test, ner.model_dir, rc.model_dir,
                           time.monotonic() - began)

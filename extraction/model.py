@@ -14,10 +14,9 @@ import torch
 from torch import nn
 
 from extraction.batching import Batch
+from extraction.choices import MODES, Mode
 from extraction.heads import NerHead, RcHead
 from extraction.str_encoder import PairIndex, StrEncoder
-
-MODES = ("joint", "ner_only", "rc_only")
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class FocusedAttentionModel(nn.Module):
         encoder: StrEncoder,
         tags: Sequence[str],
         relation_labels: Sequence[str],
-        mode: str = "joint",
+        mode: Mode = "joint",
         dropout: float = 0.1,
     ) -> None:
         super().__init__()

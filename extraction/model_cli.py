@@ -142,10 +142,9 @@ def _train(args: argparse.Namespace) -> int:
     if corpus:
         print(f"corpus: {corpus['used']} of {corpus['reports']} reports trained on, "
               f"{corpus['quarantined']} quarantined, {corpus['unannotated']} without a .ann")
-    test = result.metrics.get("test")
-    if test:
-        print("test F1: " + ", ".join(f"{k} {100 * test[k]['f1']:.2f}"
-                                      for k in ("ner", "rc_gold", "rc_predicted")))
+    if result.test is not None:
+        print("test F1: " + ", ".join(f"{task} {100 * result.test.task(task).f1:.2f}"
+                                      for task in result.test.TASKS))
     return 0
 
 

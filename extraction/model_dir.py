@@ -119,8 +119,8 @@ def load_model_dir(path: str | Path, schema: Schema | None = None) -> LoadedMode
     if tuple(labels["relation_labels"]) != own_schema.relation_labels:
         raise ModelDirError(f"{root / LABELS}: relation labels do not match {root / SCHEMA}")
     bert = load_bert(root / ENCODER)
-    encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,  # type: ignore[arg-type]
-                         rc_strategy=config.rc_strategy)  # type: ignore[arg-type]
+    encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,
+                         rc_strategy=config.rc_strategy)
     model = FocusedAttentionModel(encoder, labels["tags"], labels["relation_labels"],
                                   config.mode, config.dropout)
     heads = torch.load(root / HEADS, map_location="cpu", weights_only=True)

@@ -36,7 +36,14 @@ from extraction.str_encoder import PairIndex
 from extraction.tokenizer import CharTokenizer
 from ingest.bieos import decode
 from ingest.document import Document, Entity, Relation, Span
-from ingest.examples import Mention, SentenceSpan, candidate_pairs, document_examples, sentences_of
+from ingest.examples import (
+    DEFAULT_MAX_CHARS,
+    Mention,
+    SentenceSpan,
+    candidate_pairs,
+    document_examples,
+    sentences_of,
+)
 from ingest.schema import NO_RELATION, Schema
 
 logger = logging.getLogger(__name__)
@@ -65,7 +72,7 @@ class Extractor:
         tokenizer: CharTokenizer,
         schema: Schema,
         model_version: str = "unsaved",
-        max_chars: int = 126,
+        max_chars: int = DEFAULT_MAX_CHARS,
         device: str | torch.device | None = None,
         relations: bool = True,
     ) -> None:

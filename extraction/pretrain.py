@@ -24,6 +24,7 @@ from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 from extraction.bert_factory import BertSize, pick_device, small_bert_config
 from extraction.tokenizer import CharTokenizer
 from ingest.atomic import atomic_directory
+from ingest.examples import DEFAULT_MAX_CHARS
 from ingest.sentences import sentence_boundaries
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class PretrainConfig:
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     mask_prob: float = 0.15
-    max_chars: int = 126
+    max_chars: int = DEFAULT_MAX_CHARS
     seed: int = 13
 
 
@@ -52,7 +53,7 @@ class PretrainResult:
     seconds: float
 
 
-def text_sentences(texts: Iterable[str], max_chars: int = 126) -> list[str]:
+def text_sentences(texts: Iterable[str], max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
     """Sentences (guideline boundaries) of the texts, cut into pieces of at most max_chars."""
     result = []
     for text in texts:

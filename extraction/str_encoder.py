@@ -19,18 +19,16 @@ Three strategies give the same [CLS] (to float rounding):
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 from transformers import BertModel
 
 from extraction import rc_shortcuts
-from extraction.attention_masks import PairIndex, RcMask, all_mask, check_pairs, rc_mask_4d
+from extraction.attention_masks import PairIndex, all_mask, check_pairs, rc_mask_4d
+from extraction.choices import RcMask, RcStrategy
 
 __all__ = ["PairIndex", "RcStrategy", "StrEncoder"]
 
-RcStrategy = Literal["literal", "batched", "exact"]
 _MASK_ATTENTION = ("eager", "sdpa")
 
 
@@ -60,12 +58,6 @@ class StrEncoder(nn.Module):
         self.k = k
         self.rc_mask: RcMask = rc_mask
         self.rc_strategy: RcStrategy = rc_strategy
-
-    @classmethod
-    def from_pretrained(cls, path: str, k: int, **kwargs) -> StrEncoder:
-        """Load a BERT checkpoint directory (offline) and split it; kwargs go to __init__."""
-        bert = BertModel.from_pretrained(path, add_pooling_layer=False, local_files_only=True)
-        return cls(bert, k, **kwargs)
 
     @property
     def hidden_size(self) -> int:

@@ -20,7 +20,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from extraction.tokenizer import CharTokenizer, build_tokenizer
 from extraction.train_config import TrainConfig
 from ingest.atomic import write_bytes_atomic
 from ingest.bieos import tag_set
+from ingest.corpus import CorpusLoad
 from ingest.document import Document
 from ingest.examples import SentenceExample, document_examples, downsample_no_relation
 from ingest.schema import Schema, load_schema
@@ -51,16 +52,36 @@ LOG_FILE = "train_log.jsonl"
 
 @dataclass(frozen=True)
 class TrainResult:
+    """`metrics` is what metrics.json holds; `dev` and `test` are its scores, typed (None for
+    an empty split)."""
+
     model_dir: Path
     model_version: str
     metrics: dict
     seconds: float
+    dev: EvaluationReport | None = None
+    test: EvaluationReport | None = None
+
+    @property
+    def evaluation(self) -> EvaluationReport | None:
+        """The scores to show: test, else dev."""
+        return self.test or self.dev
 
 
-def split_documents(documents: Iterable[Document], seed: int) -> dict[str, list[Document]]:
+def split_documents(documents: Iterable[Document], seed: int,
+                    split: Mapping[str, str] | None = None) -> dict[str, list[Document]]:
+    """Train/dev/test by report id: `split` (ingest's split file, read by
+    `ingest.split.read_split_file`) when given, else `assign_split(report_id, seed)`."""
     sides: dict[str, list[Document]] = {side: [] for side in SIDES}
     for document in documents:
-        sides[assign_split(document.doc_id, seed)].append(document)
+        if split is None:
+            side = assign_split(document.doc_id, seed)
+        elif document.doc_id in split:
+            side = split[document.doc_id]
+        else:
+            raise ValueError(f"report {document.doc_id!r} is not in the split file; the "
+                             "corpus changed after ingest wrote it: run ingest again")
+        sides[side].append(document)
     return sides
 
 
@@ -81,7 +102,13 @@ def read_training_corpus(corpus_dir: str | Path, schema: Schema
     """The valid annotated reports of `corpus_dir` and the account of the others."""
     from ingest.corpus import load_corpus
 
-    load = load_corpus(corpus_dir, schema, policy="lenient")
+    return training_documents(load_corpus(corpus_dir, schema, policy="lenient"))
+
+
+def training_documents(load: CorpusLoad) -> tuple[list[Document], CorpusAccount]:
+    """The valid annotated reports of a corpus already read (ingest's `CorpusLoad`: the corpus
+    is read once a night) and the account of the others."""
+    corpus_dir = load.root
     if load.quarantined:
         logger.warning("%s: %d of %d reports quarantined (errors); training without them",
                        corpus_dir, len(load.quarantined), len(load.reports))
@@ -270,24 +297,26 @@ def train_documents(
     bert_dir: str | Path | None = None,
     extra_texts: Sequence[str] = (),
     corpus: CorpusAccount | None = None,
+    split: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Train on `documents`; `corpus`, when given, says what was left out of them, and goes
-    first into the training log and into the metrics."""
+    first into the training log and into the metrics; `split` is ingest's split (else the
+    seeded one of `config.split_seed`)."""
     began = time.monotonic()
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     out = Path(out_dir)
     work = out.with_name(f".{out.name}.work")
     work.mkdir(parents=True, exist_ok=True)
-    sides = split_documents(documents, config.split_seed)
+    sides = split_documents(documents, config.split_seed, split)
     logger.info("split: %s", {k: len(v) for k, v in sides.items()})
     texts = [d.text for d in sides["train"]] + list(extra_texts)
     bert, tokenizer, timings = prepare_encoder(config, texts, work, bert_dir)
     tags = tag_set(schema.entity_types)
     labels = schema.relation_labels
     torch.manual_seed(config.seed)
-    encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,  # type: ignore[arg-type]
-                         rc_strategy=config.rc_strategy)  # type: ignore[arg-type]
+    encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,
+                         rc_strategy=config.rc_strategy)
     model = FocusedAttentionModel(encoder, tags, labels, config.mode, config.dropout)
     train_examples = examples_of(sides["train"], schema, config.max_chars)
     if config.rc_train_pairs == "allowed":
@@ -312,14 +341,15 @@ def train_documents(
     if corpus is not None:
         metrics["corpus"] = asdict(corpus)
     extractor = Extractor(model, tokenizer, schema, max_chars=config.max_chars, device=device)
-    for side in ("dev", "test"):
-        if sides[side]:
-            metrics[side] = evaluate_extractor(extractor, sides[side]).to_dict()
+    reports = {side: evaluate_extractor(extractor, sides[side])
+               for side in ("dev", "test") if sides[side]}
+    metrics.update({side: report.to_dict() for side, report in reports.items()})
     timings["total_seconds"] = time.monotonic() - began
     metrics["timings"] = timings
     version = save_model_dir(out, model.cpu(), tokenizer, schema, config, metrics)
     write_bytes_atomic(out / LOG_FILE, log_path.read_bytes())
-    return TrainResult(out, version, metrics, time.monotonic() - began)
+    return TrainResult(out, version, metrics, time.monotonic() - began, reports.get("dev"),
+                       reports.get("test"))
 
 
 def train(
@@ -329,8 +359,13 @@ def train(
     bert_dir: str | Path | None = None,
     archive: str | Path | None = None,
     schema: Schema | None = None,
+    load: CorpusLoad | None = None,
+    split: Mapping[str, str] | None = None,
 ) -> TrainResult:
+    """Train on the corpus in `corpus_dir`, or on `load` when it was read already (its valid
+    annotated reports), split as `split` says when given."""
     schema = schema or load_schema()
-    documents, account = read_training_corpus(corpus_dir, schema)
+    documents, account = (training_documents(load) if load is not None
+                          else read_training_corpus(corpus_dir, schema))
     return train_documents(documents, schema, out_dir, config, bert_dir, archive_texts(archive),
-                           corpus=account)
+                           corpus=account, split=split)

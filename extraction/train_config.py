@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from extraction.bert_factory import BertSize
+from extraction.choices import MODES, RC_MASKS, RC_STRATEGIES, Mode, RcMask, RcStrategy
 from extraction.pretrain import PretrainConfig
 from ingest.atomic import write_text_atomic
+from ingest.examples import DEFAULT_MAX_CHARS
 
 EARLY_STOP_METRICS = ("mean", "ner", "rc")
 
@@ -29,7 +31,7 @@ class TrainConfig:
     profile: str = "default"
     seed: int = 13
     split_seed: int = 42  # ingest.split.assign_split(report_id, split_seed): 8:1:1
-    max_chars: int = 126  # sentence pieces: 128 positions minus [CLS] and [SEP]
+    max_chars: int = DEFAULT_MAX_CHARS  # sentence pieces: 128 positions minus [CLS] and [SEP]
     # encoder made from scratch when no --bert is given
     vocab_size: int = 8000
     hidden_size: int = 256
@@ -46,9 +48,9 @@ class TrainConfig:
     pretrain_max_seconds: float | None = None
     # the focused attention model
     k: int = 2
-    rc_mask: str = "eq14"
-    rc_strategy: str = "exact"
-    mode: str = "joint"
+    rc_mask: RcMask = "eq14"
+    rc_strategy: RcStrategy = "exact"
+    mode: Mode = "joint"
     # fine-tuning
     epochs: int = 12
     batch_size: int = 16
@@ -74,6 +76,10 @@ class TrainConfig:
     torch_threads: int | None = 1
 
     def __post_init__(self) -> None:
+        for name, allowed in (("mode", MODES), ("rc_mask", RC_MASKS),
+                              ("rc_strategy", RC_STRATEGIES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.early_stop_metric not in EARLY_STOP_METRICS:
             raise ValueError(
                 f"early_stop_metric must be one of {EARLY_STOP_METRICS}, "

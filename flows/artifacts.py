@@ -10,15 +10,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from extraction.evaluate import EvaluationReport, Prf, Scores
 from ingest.atomic import atomic_path
 from pipeline.summary import RunSummary
 
 SUMMARY_COLUMNS = ("inputs", "processed", "extracted", "skipped", "quarantined", "failed")
-_PRF = ("precision", "recall", "f1")
 
 
 def summary_row(summary: RunSummary) -> dict[str, object]:
@@ -39,47 +40,33 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _support(scores: Mapping[str, object]) -> object:
-    """Gold items: `support` when given, else tp + fn."""
-    if "support" in scores:
-        return scores["support"]
-    tp, fn = scores.get("tp"), scores.get("fn")
-    return tp + fn if isinstance(tp, int) and isinstance(fn, int) else ""
+def _prf_cells(prf: Prf) -> list[str]:
+    return [_fmt(v) for v in (prf.precision, prf.recall, prf.f1, prf.tp + prf.fn)]
 
 
-def _prf_cells(scores: Mapping[str, object]) -> list[str]:
-    return [_fmt(scores.get(k, "")) for k in _PRF] + [_fmt(_support(scores))]
-
-
-def evaluation_markdown(evaluation: Mapping[str, object]) -> str:
-    """Markdown tables from the evaluation JSON: one table per task (ner, rc_gold, rc_predicted),
-    the micro scores first, then one row per type.
-
-    Tolerant of the exact shape: a task is a mapping with P/R/F1 keys and optionally a
-    `per_type` mapping of type -> P/R/F1; other keys are listed as plain facts.
-    """
+def evaluation_markdown(report: EvaluationReport) -> str:
+    """Markdown tables of an evaluation: one table per score of the report (ner, rc_gold,
+    rc_predicted, and any score a later field adds), the micro scores first, then one row per
+    type (support: the gold items); the report's plain numbers as facts."""
     lines: list[str] = ["# Evaluation", ""]
     facts = []
-    for task, scores in evaluation.items():
-        if not isinstance(scores, Mapping):
-            facts.append(f"- **{task}**: {_fmt(scores)}")
-            continue
-        lines += [f"## {task}", "", "| type | precision | recall | f1 | support |",
-                  "|---|---|---|---|---|"]
-        if any(k in scores for k in _PRF):
-            lines.append("| **all (micro)** | " + " | ".join(_prf_cells(scores)) + " |")
-        per_type = scores.get("per_type") or scores.get("by_type") or {}
-        if isinstance(per_type, Mapping):
-            for type_name, type_scores in sorted(per_type.items()):
-                if isinstance(type_scores, Mapping):
-                    lines.append(f"| {type_name} | " + " | ".join(_prf_cells(type_scores)) + " |")
-        lines.append("")
+    for item in fields(report):
+        value = getattr(report, item.name)
+        if isinstance(value, Scores):
+            lines += [f"## {item.name}", "", "| type | precision | recall | f1 | support |",
+                      "|---|---|---|---|---|",
+                      "| **all (micro)** | " + " | ".join(_prf_cells(value.overall)) + " |"]
+            lines += [f"| {name} | " + " | ".join(_prf_cells(prf)) + " |"
+                      for name, prf in sorted(value.per_type)]
+            lines.append("")
+        elif isinstance(value, int | float | str):
+            facts.append(f"- **{item.name}**: {_fmt(value)}")
     return "\n".join(lines + facts) + "\n"
 
 
-def publish_evaluation(evaluation: Mapping[str, object], model_dir: Path) -> None:
+def publish_evaluation(report: EvaluationReport, model_dir: Path) -> None:
     create_markdown_artifact(
-        markdown=f"Model: `{model_dir}`\n\n" + evaluation_markdown(evaluation),
+        markdown=f"Model: `{model_dir}`\n\n" + evaluation_markdown(report),
         key="angiokg-evaluation",
         description="NER and relation P/R/F1 on the test split, overall and per type.",
     )

@@ -19,10 +19,10 @@ from flows.state import RunLayout, tree_sha256
 from ingest.atomic import write_json_atomic, write_text_atomic
 from ingest.corpus import CorpusLoad, load_corpus, quarantine
 from ingest.schema import load_schema
-from ingest.split import split_counts, write_manifest
+from ingest.split import split_counts, write_split_file
 from ingest.stats import corpus_stats, format_stats
 
-SPLIT_MANIFEST = "splits.csv"
+SPLIT_FILE = "splits.csv"
 STATS_JSON = "stats.json"
 STATS_MD = "stats.md"
 
@@ -34,7 +34,7 @@ class IngestResult:
     valid: int
     quarantined: int
     splits: dict[str, int]
-    split_manifest: Path
+    split_file: Path
     stats: Path
     quarantine_dir: Path
 
@@ -57,8 +57,8 @@ def quarantine_bad(load: CorpusLoad, dest: Path) -> int:
 
 
 @task(cache_policy=NO_CACHE)
-def split_reports(load: CorpusLoad, manifest: Path, seed: int) -> dict[str, int]:
-    return split_counts(write_manifest((r.report_id for r in load.valid), manifest, seed))
+def split_reports(load: CorpusLoad, split_file: Path, seed: int) -> dict[str, int]:
+    return split_counts(write_split_file((r.report_id for r in load.valid), split_file, seed))
 
 
 @task(cache_policy=NO_CACHE)
@@ -76,10 +76,10 @@ def ingest_flow(params: IngestParams) -> IngestResult:
     load = read_and_validate.with_options(result_storage=layout.results)(
         params.annotated, params.schema_path, corpus_sha256)
     quarantined = quarantine_bad(load, layout.quarantine)
-    splits = split_reports(load, layout.ingest / SPLIT_MANIFEST, params.split_seed)
+    splits = split_reports(load, layout.ingest / SPLIT_FILE, params.split_seed)
     stats = describe_corpus(load, params.schema_path, layout.ingest)
     result = IngestResult(corpus_sha256, len(load.reports), len(load.valid), quarantined, splits,
-                          layout.ingest / SPLIT_MANIFEST, stats, layout.quarantine)
+                          layout.ingest / SPLIT_FILE, stats, layout.quarantine)
     print(f"ingest: {result.reports} reports, {result.valid} valid, {result.quarantined} "
           f"quarantined; split {json.dumps(splits)}")
     return result

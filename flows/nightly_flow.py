@@ -55,10 +55,12 @@ def retrain_decision(policy: RetrainPolicy, current: CurrentModel | None, corpus
     return False, "the annotated corpus is unchanged"
 
 
-def train_on_gpu_pool(deployment: str, params: NightlyParams) -> CurrentModel:
+def train_on_gpu_pool(deployment: str, params: NightlyParams, ingested: IngestResult
+                      ) -> CurrentModel:
     """Run the training deployment (GPU work pool) and wait; read the model it recorded."""
-    run = run_deployment(deployment, parameters={"params": params.train_params().model_dump(
-        mode="json")}, timeout=None)
+    train = params.train_params(ingested.split_file, ingested.corpus_sha256)
+    run = run_deployment(deployment, parameters={"params": train.model_dump(mode="json")},
+                         timeout=None)
     if run.state is None or not run.state.is_completed():
         state = run.state.name if run.state else "unknown"
         raise RuntimeError(f"training deployment {deployment} ended {state} (flow run "
@@ -87,9 +89,9 @@ def _night(params: NightlyParams) -> NightlyResult:
     if not retrain:
         model = current
     elif params.train_deployment:
-        model = train_on_gpu_pool(params.train_deployment, params)
+        model = train_on_gpu_pool(params.train_deployment, params, ingested)
     else:
-        model = train_flow(params.train_params())
+        model = train_flow(params.train_params(ingested.split_file, ingested.corpus_sha256))
     extract = params.extract_params(Path(model.model_dir))
     summary = extract_flow(extract)
     exported = export_flow(params.export_params())

@@ -14,25 +14,26 @@ from typing import TYPE_CHECKING
 from export import graph_model
 from export.export_cli import format_table
 from export.parquet_sink import DATASETS
+from extraction.evaluate import EvaluationReport
 from flows.state import RunLayout
 from pipeline.sinks import summary_path
 
 if TYPE_CHECKING:
     from flows.nightly_flow import NightlyResult
 
-_SCORES = (("ner", "NER"), ("rc_gold", "RC (gold entities)"),
-           ("rc_predicted", "RC (predicted entities)"))
+_LABELS = {"ner": "NER", "rc_gold": "RC (gold entities)",
+           "rc_predicted": "RC (predicted entities)"}
 
 
 def test_scores_line(model_dir: Path) -> str:
     """F1 on the model's test split, as `metrics.json` in the model directory records it."""
     metrics_file = model_dir / "metrics.json"
-    if not metrics_file.exists():
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else {}
+    if not isinstance(metrics.get("test"), dict):
         return "test scores: none recorded"
-    metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-    test = metrics.get("test") or {}
-    parts = [f"{label} F1 {100 * test[key]['f1']:.2f}" for key, label in _SCORES if key in test]
-    return "test scores: " + (", ".join(parts) if parts else "none recorded")
+    test = EvaluationReport.from_dict(metrics["test"])
+    return "test scores: " + ", ".join(f"{label} F1 {100 * test.task(task).f1:.2f}"
+                                       for task, label in _LABELS.items())
 
 
 def query_answer(graph_path: Path, query_name: str, max_rows: int) -> str:
@@ -61,7 +62,7 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
         f"  model       {result.model.model_dir} "
         f"({'trained tonight' if result.retrained else 'reused'}: {result.retrain_reason})",
         f"              {test_scores_line(Path(result.model.model_dir))}",
-        f"  ingest      {layout.ingest} (split manifest, corpus stats)",
+        f"  ingest      {layout.ingest} (split file, corpus stats)",
         f"  quarantine  {layout.quarantine} (annotated reports that failed validation)",
     ]
     lines += [f"  parquet     {layout.extract / name}" for name in DATASETS]

@@ -71,11 +71,25 @@ class TrainParams(_Params):
     )
     schema_path: Path | None = None
     split_seed: int = 42
+    split_file: Path | None = Field(
+        default=None, description="The split ingest wrote (report_id,split); when empty, the "
+        "seeded split of split_seed.")
+    corpus_sha256: str | None = Field(
+        default=None, description="The annotated corpus's hash as ingest computed it; when "
+        "empty, the corpus is hashed here.")
 
     @field_validator("annotated")
     @classmethod
     def _annotated_exists(cls, value: Path) -> Path:
         return _existing_dir(value, "annotated corpus", "data/sample/annotated")
+
+    @field_validator("split_file")
+    @classmethod
+    def _split_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"split file {value} does not exist; run ingest_flow first (it "
+                             "writes ingest/splits.csv) or leave split_file empty")
+        return value
 
     @field_validator("checkpoint")
     @classmethod
@@ -199,10 +213,14 @@ class NightlyParams(_Params):
         return IngestParams(annotated=self.annotated, out=self.out,
                             schema_path=self.schema_path, split_seed=self.split_seed)
 
-    def train_params(self) -> TrainParams:
+    def train_params(self, split_file: Path | None = None,
+                     corpus_sha256: str | None = None) -> TrainParams:
+        """`split_file` and `corpus_sha256` from tonight's ingest: training reads the split
+        ingest wrote, and the corpus is hashed (and read) once."""
         return TrainParams(annotated=self.annotated, out=self.out, profile=self.profile,
                            checkpoint=self.checkpoint, schema_path=self.schema_path,
-                           split_seed=self.split_seed)
+                           split_seed=self.split_seed, split_file=split_file,
+                           corpus_sha256=corpus_sha256)
 
     def extract_params(self, model_dir: Path | None = None) -> ExtractParams:
         return ExtractParams(archive=self.archive, out=self.out, model_dir=model_dir,

@@ -59,7 +59,7 @@ class RunLayout:
 
     @property
     def extract(self) -> Path:
-        """Parquet datasets and the incremental manifest of the batch extraction."""
+        """Parquet datasets and the run manifest of the batch extraction (pipeline.manifest)."""
         return self.root / "extract"
 
     @property

@@ -16,9 +16,11 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
+from extraction.evaluate import EvaluationReport
 from extraction.train import LOG_FILE, TrainResult, train
 from extraction.train_config import profile
 from flows import artifacts
+from flows.ingest_flow import read_and_validate
 from flows.parameters import TrainParams
 from flows.state import (
     CurrentModel,
@@ -26,7 +28,9 @@ from flows.state import (
     tree_sha256,
     write_current_model,
 )
+from ingest.corpus import CorpusLoad
 from ingest.schema import load_schema
+from ingest.split import read_split_file
 
 CURVE_PNG = "training_curve.png"
 
@@ -41,21 +45,23 @@ def hash_annotations(annotated: Path) -> str:
     return tree_sha256(annotated)
 
 
-@task(cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
+@task(cache_policy=(INPUTS - "load") + TASK_SOURCE, persist_result=True)
 def train_model(annotated: Path, model_dir: Path, profile_name: str, checkpoint: Path | None,
-                schema_path: Path | None, split_seed: int, corpus_sha256: str,
-                schema_sha256: str) -> TrainResult:
-    # corpus_sha256 and schema_sha256 are in the signature for the cache key only.
+                schema_path: Path | None, split_seed: int, split_file: Path | None,
+                corpus_sha256: str, schema_sha256: str, load: CorpusLoad) -> TrainResult:
+    # corpus_sha256 and schema_sha256 are in the signature for the cache key only (the key
+    # leaves out `load`: the corpus's hash already says what it holds).
     config = replace(profile(profile_name), split_seed=split_seed)
+    split = read_split_file(split_file) if split_file is not None else None
     return train(annotated, model_dir, config, bert_dir=checkpoint,
-                 schema=load_schema(schema_path))
+                 schema=load_schema(schema_path), load=load, split=split)
 
 
 @task(cache_policy=NO_CACHE)
-def publish_evaluation(result: TrainResult) -> dict:
-    evaluation = result.metrics.get("test") or result.metrics.get("dev") or {}
-    artifacts.publish_evaluation(evaluation, result.model_dir)
-    return evaluation
+def publish_evaluation(result: TrainResult) -> EvaluationReport | None:
+    if result.evaluation is not None:
+        artifacts.publish_evaluation(result.evaluation, result.model_dir)
+    return result.evaluation
 
 
 @task(cache_policy=NO_CACHE)
@@ -80,14 +86,18 @@ def record_current_model(layout: RunLayout, result: TrainResult, corpus_sha256: 
 @flow(name="angiokg-train", log_prints=True)
 def train_flow(params: TrainParams) -> CurrentModel:
     layout = RunLayout(params.out)
-    corpus_sha256 = hash_annotations(params.annotated)
+    corpus_sha256 = params.corpus_sha256 or hash_annotations(params.annotated)
     model_dir = model_dir_for(layout, corpus_sha256, params.profile)
+    # The corpus as ingest read it: the same cached task, so after tonight's ingest this is a
+    # cache hit and the corpus is not read again (a standalone run reads it here).
+    load = read_and_validate.with_options(result_storage=layout.results)(
+        params.annotated, params.schema_path, corpus_sha256)
     # A cached result whose directory was deleted is stale: train again.
     trainer = train_model.with_options(result_storage=layout.results,
                                        refresh_cache=not model_dir.is_dir())
     result = trainer(params.annotated, model_dir, params.profile, params.checkpoint,
-                     params.schema_path, params.split_seed, corpus_sha256,
-                     load_schema(params.schema_path).sha256)
+                     params.schema_path, params.split_seed, params.split_file, corpus_sha256,
+                     load_schema(params.schema_path).sha256, load)
     publish_evaluation(result)
     publish_training_curve(result)
     pointer = record_current_model(layout, result, corpus_sha256, params.profile)

@@ -81,8 +81,8 @@ def text_sha256(text: str) -> str:
 
 
 def content_sha256(text: str | None, problem: str | None) -> str:
-    """What the incremental manifest keys on: the decoded text's hash, or for a refused member
-    the hash of its problem (so a restarted run does not report it twice)."""
+    """What the run's manifest (`pipeline.manifest`) keys on: the decoded text's hash, or for a
+    refused member the hash of its problem (so a restarted run does not report it twice)."""
     return text_sha256(text) if text is not None else text_sha256(f"problem\0{problem}")
 
 

@@ -26,6 +26,7 @@ import posixpath
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ingest.archive import read_text_file, unusable_text
@@ -37,8 +38,15 @@ from ingest.schema import Schema
 from ingest.tree import TreeEntry, open_regular, walk_tree
 from ingest.validate import AnnLines, validate_document
 
-VALID = "valid"
-QUARANTINED = "quarantined"
+
+class LoadStatus(StrEnum):
+    """What became of a corpus report: it loads, or it is set aside with its findings."""
+
+    VALID = "valid"
+    QUARANTINED = "quarantined"
+
+
+VALID, QUARANTINED = LoadStatus.VALID, LoadStatus.QUARANTINED
 POLICIES = ("lenient", "strict")
 # Angiography reports are a few KB; a multi-MB "report" is a concatenation or a wrong file, and
 # reading it whole would hold up the run.
@@ -54,7 +62,7 @@ class LoadedReport:
     ann_path: Path | None
     document: Document | None
     findings: tuple[Finding, ...]
-    status: str
+    status: LoadStatus
 
     @property
     def errors(self) -> tuple[Finding, ...]:

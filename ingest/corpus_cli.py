@@ -10,7 +10,7 @@ from pathlib import Path
 from ingest.corpus import discover, iter_corpus
 from ingest.generator import generate_corpus
 from ingest.schema import SchemaError, load_schema
-from ingest.split import SIDES, split_counts, write_manifest
+from ingest.split import SIDES, split_counts, write_split_file
 from ingest.stats import corpus_stats, format_stats
 
 
@@ -36,11 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(handler=run_stats)
 
     split = subparsers.add_parser(
-        "split", help="assign each report to train/dev/test (8:1:1) and write a manifest",
+        "split", help="assign each report to train/dev/test (8:1:1) and write a split file",
         description="A report's side is a hash of (seed, report id): stable as the corpus grows.")
     split.add_argument("corpus", metavar="CORPUS", type=Path)
     split.add_argument("--seed", type=int, required=True)
-    split.add_argument("--out", type=Path, required=True, help="manifest path (.csv or .json)")
+    split.add_argument("--out", type=Path, required=True, help="split file path (.csv or .json)")
     split.add_argument("--ratios", type=int, nargs=3, default=(8, 1, 1),
                        metavar=("TRAIN", "DEV", "TEST"))
     split.set_defaults(handler=run_split)
@@ -103,7 +103,7 @@ def run_split(args: argparse.Namespace) -> int:
     if not report_ids:
         print(f"error: no reports (NAME.txt) under {args.corpus}", file=sys.stderr)
         return 1
-    counts = split_counts(write_manifest(report_ids, args.out, args.seed, args.ratios))
+    counts = split_counts(write_split_file(report_ids, args.out, args.seed, args.ratios))
     print(" ".join(f"{side}={counts[side]}" for side in SIDES)
-          + f" (seed {args.seed}, manifest {args.out})")
+          + f" (seed {args.seed}, split file {args.out})")
     return 0

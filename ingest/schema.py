@@ -72,6 +72,15 @@ class Schema:
         """True when some relation of the schema can hold between the two types, either way."""
         return bool(self.relations_between(type_a, type_b))
 
+    def declared_names(self, section: str) -> frozenset[str]:
+        """Type names declared in a section of annotation.conf (e.g. "events", "attributes")."""
+        names = set()
+        for _, line in _sections(self.source_text).get(section, []):
+            name = line.replace("\t", " ").split(" ")[0].lstrip("!")
+            if name and not name.startswith("<"):
+                names.add(name)
+        return frozenset(names)
+
 
 def _sections(text: str) -> dict[str, list[tuple[int, str]]]:
     sections: dict[str, list[tuple[int, str]]] = {}

@@ -58,7 +58,7 @@ def split_counts(entries: Iterable[SplitEntry]) -> dict[str, int]:
     return {side: counts.get(side, 0) for side in SIDES}
 
 
-def write_manifest(
+def write_split_file(
     report_ids: Iterable[str],
     path: str | Path,
     seed: int,
@@ -78,8 +78,8 @@ def write_manifest(
     return entries
 
 
-def read_manifest(path: str | Path) -> dict[str, str]:
-    """`{report_id: split}` from a manifest written by `write_manifest`."""
+def read_split_file(path: str | Path) -> dict[str, str]:
+    """`{report_id: split}` from a split file written by `write_split_file`."""
     source = Path(path)
     if source.suffix.lower() == ".json":
         rows = json.loads(source.read_text(encoding="utf-8"))

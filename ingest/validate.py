@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from ingest.brat_reader import references
 from ingest.document import Document, Entity, OtherAnnotation
 from ingest.findings import Finding, error, warning
-from ingest.schema import Schema, _sections
+from ingest.schema import Schema
 from ingest.sentences import sentence_boundaries
 
-__all__ = ["Finding", "AnnLines", "validate_document", "declared_names"]
+__all__ = ["Finding", "AnnLines", "validate_document"]
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,6 @@ class AnnLines:
     entities: tuple[int, ...] = ()
     relations: tuple[int, ...] = ()
     others: tuple[int, ...] = ()
-
-
-def declared_names(schema: Schema, section: str) -> frozenset[str]:
-    """Type names declared in a section of annotation.conf (e.g. "events", "attributes")."""
-    names = set()
-    for _, line in _sections(schema.source_text).get(section, []):
-        name = line.replace("\t", " ").split(" ")[0].lstrip("!")
-        if name and not name.startswith("<"):
-            names.add(name)
-    return frozenset(names)
 
 
 def validate_document(document: Document, schema: Schema, path: str,
@@ -236,8 +226,8 @@ def _other_findings(document: Document, schema: Schema, path: str,
                     at: _LineOf) -> list[Finding]:
     ids = {e.id for e in document.entities} | {r.id for r in document.relations}
     ids |= {o.id for o in document.others}
-    events = declared_names(schema, "events")
-    attributes = declared_names(schema, "attributes")
+    events = schema.declared_names("events")
+    attributes = schema.declared_names("attributes")
     found = []
     for i, o in enumerate(document.others):
         line = at.other(i)

@@ -1,4 +1,7 @@
+import json
+
 from extraction.evaluate import (
+    EvaluationReport,
     Prf,
     evaluate_documents,
     format_report,
@@ -92,3 +95,18 @@ def test_report_has_the_papers_three_scores():
         assert data[key]["f1"] == 1.0
         assert {"precision", "recall", "f1", "per_type"} <= set(data[key])
     assert "RC with predicted entities" in format_report(report)
+
+
+def test_a_report_read_back_from_its_json_is_the_same_report():
+    partial = Document("d1", TEXT, entities=GOLD.entities[:2], relations=())
+    report = evaluate_documents([GOLD], [partial], [GOLD], SCHEMA)
+    again = EvaluationReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again == report
+    assert again.ner.recall == 0.5 and again.rc_predicted.f1 == 0.0
+
+
+def test_a_report_written_before_a_score_existed_still_reads():
+    old = EvaluationReport.from_dict({"documents": 3, "ner": {"tp": 2, "fp": 0, "fn": 2},
+                                      "a_later_score": {"f1": 1.0}})
+    assert old.documents == 3 and old.ner.recall == 0.5
+    assert old.rc_gold.f1 == 0.0 and old.rc_gold.per_type == ()

@@ -29,7 +29,7 @@ def test_ingest_flow_writes_split_stats_and_quarantine(tmp_path):
     assert state.is_completed()
     result = state.result()
     assert (result.reports, result.valid, result.quarantined) == (7, 6, 1)
-    with result.split_manifest.open(encoding="utf-8") as handle:
+    with result.split_file.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6 and "bad" not in {r["report_id"] for r in rows}
     assert sum(result.splits.values()) == 6

@@ -117,3 +117,11 @@ def test_single_task_models_stop_early_on_the_task_they_train():
     assert dev_score(report, "mean", "ner_only") == 0.9
     assert dev_score(report, "mean", "joint") == (0.9 + 0.02) / 2
     assert dev_score(report, "rc", "joint") == 0.02
+
+
+def test_a_config_naming_an_unknown_mode_mask_or_strategy_is_refused():
+    from extraction.train_config import TrainConfig
+
+    for key, value in (("mode", "joint-ish"), ("rc_mask", "eq15"), ("rc_strategy", "fast")):
+        with pytest.raises(ValueError, match=f"{key} must be one of"):
+            TrainConfig.from_dict({key: value})

@@ -5,7 +5,7 @@ import pytest
 from ingest.brat_reader import parse_ann
 from ingest.document import Document
 from ingest.schema import load_schema, parse_schema
-from ingest.validate import AnnLines, declared_names, validate_document
+from ingest.validate import AnnLines, validate_document
 
 SCHEMA = load_schema()
 TEXT = "前降支近段狭窄70%。回旋支未见狭窄；\n右冠中段闭塞。"
@@ -92,7 +92,7 @@ def test_references_to_missing_ids_are_errors(line, target):
 
 def test_event_and_attribute_names_come_from_the_schema_file():
     schema = parse_schema(SCHEMA.source_text.replace("[attributes]", "[attributes]\nUncertain"))
-    assert declared_names(schema, "attributes") == {"Uncertain"}
+    assert schema.declared_names("attributes") == {"Uncertain"}
     assert check(GOOD_ANN + "A1\tUncertain T3\n", schema=schema) == ()
 
 
