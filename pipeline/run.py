@@ -15,8 +15,9 @@ give `run(archive, sink, extractor, settings)` a `Sink` (`pipeline.sinks`), or c
    refused. The archive is streamed once; a report whose current extraction is this text by
    this model is skipped; the rest are grouped into shards (a report count and a character
    budget). A shard is **references** (archive members or table rows, with each text's hash),
-   never texts: a plan over any archive is small and crosses task boundaries cheaply. A tar.gz
-   or CSV has no random access, so their new reports are spooled (`pipeline.spool`).
+   never texts: a plan over any archive is small and crosses task boundaries cheaply. A tar.gz,
+   a CSV or a Parquet file of huge row groups has no (cheap) random access, so their new
+   reports are spooled (`pipeline.spool`).
 3. **extract_shard** (any thread or worker): read the shard's members from the archive (a
    member changed since the plan is refused, not mixed in), run the model (a report it fails
    on fails alone), and have the sink write the shard and record its reports, durably, as one

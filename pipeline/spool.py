@@ -1,7 +1,9 @@
 """Texts of a shard copied aside, for archives a worker cannot read at a reference.
 
-A tar.gz has no random access (reaching a member means decompressing everything before it) and
-neither has a CSV (quoted newlines: rows cannot be found by seeking). Reading a shard's members
+A tar.gz has no random access (reaching a member means decompressing everything before it),
+neither has a CSV (quoted newlines: rows cannot be found by seeking), and a Parquet file whose
+row groups hold more than `ingest.archive.PARQUET_GROUP_ROWS` rows has little (a row group is
+the least it can read). Reading a shard's members
 from the archive itself would cost each shard a pass over the archive, so over the whole run
 (shards x archive) grows with the square of the archive. Instead, while planning streams the
 archive once, each new shard's texts are written to `<scratch>/<shard key>.parquet`, and the
