@@ -127,7 +127,8 @@ def plan(archive: str | Path, sink: Sink, model_version: str,
     """Start the run and divide the archive's new reports into shards of references.
 
     `run_id` (else `settings.run_id`, else a new one) names the run; a given id may resume.
-    Raises `ArchiveError` for an archive that cannot be opened at all.
+    Raises `ArchiveError` for an archive that cannot be opened at all, `RunFailed` when
+    reading it breaks midway (the run is then abandoned, as `failing_cleanly` says).
     """
     # Absolute: a Dask worker started in another directory must read and write the same files.
     source = Path(archive).absolute()
