@@ -49,9 +49,9 @@ from export.published import (
     check_name,
     record_published,
 )
-from export.records import KeyValueRecord, records_from_document
 from ingest.atomic import atomic_path, fsync_dir, write_bytes_atomic, write_json_atomic
 from ingest.document import Document, ReportOutcome
+from ingest.records import KeyValueRecord, records_from_document
 from ingest.schema import Schema
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 import pytest
 
-from export.percentages import PercentageRange, parse_percentage
+from ingest.percentages import PercentageRange, parse_percentage
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from export.records import records_from_document
 from ingest.document import Document, Entity, Relation, Span
+from ingest.records import records_from_document
 from ingest.schema import load_schema
 
 SCHEMA = load_schema()
@@ -147,7 +147,7 @@ def test_relation_names_come_from_the_schema():
 
 
 def test_schema_without_a_modifier_relation_is_refused_with_what_to_fix():
-    from export.roles import roles_from_schema
+    from ingest.roles import roles_from_schema
     from ingest.schema import parse_schema
 
     broken = parse_schema(load_schema().source_text.replace(

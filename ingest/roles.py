@@ -36,7 +36,7 @@ def _relation_for(schema: Schema, arg1_type: str, arg2_type: str) -> str:
         found = ", ".join(names) or "none"
         raise ValueError(
             f"annotation.conf: expected exactly one relation Arg1:{arg1_type}, Arg2:{arg2_type} "
-            f"(found {found}); fix the [relations] section or export/roles.py"
+            f"(found {found}); fix the [relations] section or ingest/roles.py"
         )
     return names[0]
 

@@ -14,9 +14,9 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
-from export.percentages import parse_percentage
-from export.roles import Roles, roles_from_schema
 from ingest.document import Document, Entity, Relation
+from ingest.percentages import parse_percentage
+from ingest.roles import Roles, roles_from_schema
 from ingest.schema import Schema
 from ingest.sentences import sentence_boundaries
 
