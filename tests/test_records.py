@@ -89,21 +89,24 @@ def test_coordination_gives_one_record_per_vessel():
     assert len({r.finding_id for r in records}) == 2
 
 
-def test_vessel_with_two_segments_gives_two_records():
+def test_a_vessel_with_several_locations_is_no_cross_product():
+    # The sentence: six records before (every finding at every location), three now.
+    text = "右冠状动脉:开口狭窄50%，近段、中段重度狭窄。"
     d = doc(
-        "右冠近中段狭窄90%以上；左主干未见狭窄。",
-        [("T1", "BodyPart", "右冠", 0), ("T2", "Location", "近中段", 0),
-         ("T6", "Location", "中段", 0), ("T3", "Degree", "狭窄", 0),
-         ("T4", "Quantifier", "90%以上", 0)],
+        text,
+        [("T1", "BodyPart", "右冠状动脉", 0), ("T2", "Location", "开口", 0),
+         ("T3", "Degree", "狭窄", 0), ("T4", "Quantifier", "50%", 0),
+         ("T5", "Location", "近段", 0), ("T6", "Location", "中段", 0),
+         ("T7", "Degree", "重度狭窄", 0)],
         [("R1", "Modifier", "T3", "T1", None), ("R2", "Position", "T1", "T2", None),
-         ("R3", "Position", "T1", "T6", None), ("R4", "Percentage", "T3", "T4", None)],
+         ("R3", "Percentage", "T3", "T4", None), ("R4", "Position", "T1", "T5", None),
+         ("R5", "Position", "T1", "T6", None), ("R6", "Modifier", "T7", "T1", None)],
     )
-    # T6 is the 中段 inside 近中段 only for the sake of offsets: two Positions, two records
     records = records_from_document(d, SCHEMA, model_version=None, run_id=None)
-    assert [(r.segment, r.percentage_low, r.percentage_high) for r in records] == [
-        ("近中段", 90.0, None), ("中段", 90.0, None)
+    assert [(r.segment, r.finding, r.percentage_text) for r in records] == [
+        ("开口", "狭窄", "50%"), ("近段", "重度狭窄", None), ("中段", "重度狭窄", None)
     ]
-    assert {r.sentence for r in records} == {"右冠近中段狭窄90%以上；"}
+    assert {r.sentence for r in records} == {text}
 
 
 def test_sentence_is_the_one_holding_the_degree():
