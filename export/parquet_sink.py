@@ -1,4 +1,4 @@
-"""The four Parquet datasets of a run, with explicit schemas, written atomically.
+"""The five Parquet datasets of a run, with explicit schemas, written atomically.
 
 Layout (hive partitioning; readers get `run_date` and `run_id` as columns from the path):
 
@@ -19,7 +19,7 @@ Shards are staged under ROOT/_staging/ (readers ignore `_` and `.` prefixed path
 counts as written once its marker is, after all of its files. `commit_run` writes a journal,
 swaps each dataset's staged folder for the run's partition with `rename` on the same
 filesystem (so re-running a run replaces its partition instead of adding to it), and lists the
-run in `_published.json` (`export.published`) only once all four are in: a run is published
+run in `_published.json` (`export.published`) only once all five are in: a run is published
 whole or not at all for every reader that goes by that list (the graph loader, the current view
 of `export.current`). A commit cut short at any step is finished by `finish_commits`. Shard
 names must be deterministic (e.g. a hash of the shard's reports) for a restart to skip what it
@@ -52,12 +52,14 @@ from export.published import (
 from ingest.atomic import atomic_path, fsync_dir, write_bytes_atomic, write_json_atomic
 from ingest.document import Document, ReportOutcome
 from ingest.records import KeyValueRecord, records_from_document
+from ingest.report_summary import ReportSummary, report_summary
 from ingest.schema import Schema
 
 logger = logging.getLogger(__name__)
 
 REPORTS, ENTITIES, TRIPLES, RECORDS = "reports", "entities", "triples", "records"
-DATASETS = (REPORTS, ENTITIES, TRIPLES, RECORDS)
+REPORT_SUMMARY = "report_summary"
+DATASETS = (REPORTS, ENTITIES, TRIPLES, RECORDS, REPORT_SUMMARY)
 _COMMIT_MARKER = COMMIT_JOURNAL
 _SHARD_MARKERS = "_shards"
 
@@ -118,7 +120,26 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("segment_id", pa.string()),
         ("segment_start", pa.int64()),
         ("segment_end", pa.int64()),
+        ("artery", pa.string()),  # the coronary tree's artery id; null: spelling not in the table
+        ("segments", pa.list_(pa.string()), False),  # SYNTAX segment ids, [] when none
+        ("stenosis", pa.float64()),  # % by the contract's rules; 0 = examined, none
+        ("vessel_text", pa.string(), False),
+        ("location_text", pa.string()),
+        ("dominance", pa.string(), False),  # right | left | balanced
+        ("dominance_assumed", pa.bool_(), False),
         ("confidence", pa.float64()),
+        ("model_version", pa.string()),
+    ]),
+    REPORT_SUMMARY: pa.schema([
+        ("report_id", pa.string(), False),
+        ("dominance", pa.string(), False),
+        ("dominance_assumed", pa.bool_(), False),
+        *[field for territory in ("lm", "lad", "lcx", "rca") for field in (
+            (f"max_stenosis_{territory}", pa.float64()),
+            (f"max_stenosis_{territory}_segments", pa.list_(pa.string()), False))],
+        ("total_occlusions", pa.int64(), False),
+        ("diseased_vessels", pa.int64(), False),  # 0-3
+        ("left_main_disease", pa.bool_(), False),
         ("model_version", pa.string()),
     ]),
 }
@@ -185,25 +206,32 @@ def record_rows(records: Iterable[KeyValueRecord]) -> list[dict]:
     return rows
 
 
+def summary_rows(summaries: Iterable[ReportSummary]) -> list[dict]:
+    return [asdict(s) for s in summaries]
+
+
 def document_tables(
     documents: Iterable[Document],
     outcomes: Iterable[ReportOutcome],
     schema: Schema,
     run: RunInfo,
 ) -> dict[str, pa.Table]:
-    """The four tables of a batch: the documents' entities, triples and records, and the
-    outcomes of every input report (a processed report's outcome is "ok")."""
-    entities, triples, records = [], [], []
+    """The five tables of a batch: the documents' entities, triples, records and summaries,
+    and the outcomes of every input report (a processed report's outcome is "ok")."""
+    entities, triples, records, summaries = [], [], [], []
     for d in documents:
         entities += entity_rows(d, run)
         triples += triple_rows(d, run)
-        records += record_rows(records_from_document(
-            d, schema, model_version=run.model_version, run_id=run.run_id))
+        found = records_from_document(d, schema, model_version=run.model_version,
+                                      run_id=run.run_id)
+        records += record_rows(found)
+        summaries.append(report_summary(d, found, model_version=run.model_version))
     return {
         REPORTS: to_table(REPORTS, report_rows(outcomes, run)),
         ENTITIES: to_table(ENTITIES, entities),
         TRIPLES: to_table(TRIPLES, triples),
         RECORDS: to_table(RECORDS, records),
+        REPORT_SUMMARY: to_table(REPORT_SUMMARY, summary_rows(summaries)),
     }
 
 
@@ -267,7 +295,7 @@ def completed_shards(root: str | Path, run: RunInfo) -> set[str]:
 def write_shard(
     root: str | Path, run: RunInfo, shard: str, tables: Mapping[str, pa.Table]
 ) -> None:
-    """Stage one shard's tables (any of the four datasets); writing it again replaces it."""
+    """Stage one shard's tables (any of the five datasets); writing it again replaces it."""
     check_name("shard", shard)
     staging = staging_dir(root, run.run_id)
     if (staging / _COMMIT_MARKER).exists():
@@ -408,7 +436,7 @@ def read_dataset(root: str | Path, dataset: str) -> pa.Table:
 
 
 def read_run(root: str | Path, run: RunInfo) -> dict[str, pa.Table]:
-    """The four committed tables of one run (without partition columns)."""
+    """The five committed tables of one run (without partition columns)."""
     result = {}
     for dataset in DATASETS:
         folder = partition_dir(root, dataset, run)

@@ -1,6 +1,6 @@
 """Where a run's shards go: the `Sink` protocol and its two sinks.
 
-- `ParquetSink`: the four Parquet datasets of `export.parquet_sink` with the manifest
+- `ParquetSink`: the five Parquet datasets of `export.parquet_sink` with the manifest
   (`pipeline.manifest`) as write-ahead log; shards are staged, then the run is published whole.
   `angiokg extract` and the nightly flow use it.
 - `BratSink`: a `.txt` + `.ann` pair per report for annotators to correct (`angiokg
