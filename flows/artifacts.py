@@ -19,7 +19,8 @@ from extraction.evaluate import EvaluationReport, Prf, Scores
 from ingest.atomic import atomic_path
 from pipeline.summary import RunSummary
 
-SUMMARY_COLUMNS = ("inputs", "processed", "extracted", "skipped", "quarantined", "failed")
+SUMMARY_COLUMNS = ("inputs", "processed", "extracted", "skipped", "quarantined", "failed",
+                   "unmapped")
 
 
 def summary_row(summary: RunSummary) -> dict[str, object]:
@@ -27,12 +28,25 @@ def summary_row(summary: RunSummary) -> dict[str, object]:
     return {"run_id": summary.run_id, **{k: getattr(summary, k) for k in SUMMARY_COLUMNS}}
 
 
+def unmapped_rows(summary: RunSummary) -> list[dict[str, object]]:
+    """One row per unmapped coronary spelling (type, text, mentions), most frequent first."""
+    return [{"type": kind, "text": text, "count": n}
+            for kind, text, n in summary.unmapped_spellings]
+
+
 def publish_run_summary(summary: RunSummary) -> None:
     create_table_artifact(
         table=[summary_row(summary)],
         key="angiokg-run-summary",
         description="Reports in, processed (extracted now + already done), quarantined, failed. "
-        "processed + quarantined + failed == inputs.",
+        "processed + quarantined + failed == inputs. unmapped: vessel and location spellings "
+        "not in ingest/data/coronary-synonyms.tsv (listed in angiokg-unmapped-spellings).",
+    )
+    create_table_artifact(
+        table=unmapped_rows(summary) or [{"type": "", "text": "(none)", "count": 0}],
+        key="angiokg-unmapped-spellings",
+        description="Spellings the coronary synonym table lacks: their records have no artery "
+        "or segments. Add each to ingest/data/coronary-synonyms.tsv.",
     )
 
 

@@ -17,6 +17,7 @@ from export.parquet_sink import DATASETS
 from extraction.evaluate import EvaluationReport
 from flows.state import RunLayout
 from pipeline.sinks import summary_path
+from pipeline.summary import RunSummary
 
 if TYPE_CHECKING:
     from flows.nightly_flow import NightlyResult
@@ -50,6 +51,15 @@ def query_answer(graph_path: Path, query_name: str, max_rows: int) -> str:
     return table + (f"\n... and {more} more rows" if more > 0 else "")
 
 
+def unmapped_summary(summary: RunSummary) -> str:
+    """The run's unmapped coronary spellings, for the operator who should add them."""
+    if not summary.unmapped:
+        return "spellings   every vessel and location spelling is in the coronary synonym table"
+    shown = ", ".join(f"{text} ({kind}, {n}x)" for kind, text, n in summary.unmapped_spellings[:10])
+    return (f"spellings   {summary.unmapped} not in the coronary synonym table, so their records "
+            f"have no artery/segments: {shown}; add them to ingest/data/coronary-synonyms.tsv")
+
+
 def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows: int) -> str:
     layout = RunLayout(out)
     summary = result.summary
@@ -59,6 +69,7 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
         f"  reports in {summary.inputs}: {summary.processed} processed "
         f"({summary.extracted} extracted now, {summary.skipped} already done), "
         f"{summary.quarantined} quarantined, {summary.failed} failed",
+        f"  {unmapped_summary(summary)}",
         f"  model       {result.model.model_dir} "
         f"({'trained tonight' if result.retrained else 'reused'}: {result.retrain_reason})",
         f"              {test_scores_line(Path(result.model.model_dir))}",

@@ -8,15 +8,34 @@ written before a field existed (it is then its default) and ignores keys it does
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from extraction.shard import ExtractedShard
 from ingest.document import ReportStatus
+from ingest.records import unmapped_spellings
 
 # Keep summaries small on a bad archive; the `reports` dataset holds every reason.
 MAX_PROBLEMS = 50
+MAX_UNMAPPED_LISTED = 50
+SYNONYM_TABLE = "ingest/data/coronary-synonyms.tsv"
+
+# (entity type, text, mentions): a BodyPart or Location spelling the coronary synonym table
+# lacks; its records have no artery or segments until someone adds it to the table.
+Unmapped = tuple[str, str, int]
+
+
+def _counted(spellings: Iterable[Unmapped]) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for kind, text, n in spellings:
+        counts[(kind, text)] += n
+    return counts
+
+
+def _listed(counts: Counter[tuple[str, str]], limit: int | None = None) -> tuple[Unmapped, ...]:
+    return tuple((kind, text, n) for (kind, text), n in counts.most_common(limit))
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,7 @@ class ShardResult:
     relations: int = 0
     warnings: int = 0
     problems: tuple[str, ...] = ()
+    unmapped_spellings: tuple[Unmapped, ...] = ()
 
     @classmethod
     def of(cls, index: int, key: str, shard: ExtractedShard) -> ShardResult:
@@ -47,7 +67,9 @@ class ShardResult:
                    failed=by_status[ReportStatus.FAILED],
                    entities=sum(len(d.entities) for d in shard.documents),
                    relations=sum(len(d.relations) for d in shard.documents),
-                   warnings=len(shard.warnings), problems=tuple(problems))
+                   warnings=len(shard.warnings), problems=tuple(problems),
+                   unmapped_spellings=_listed(sum(
+                       (unmapped_spellings(d) for d in shard.documents), Counter())))
 
     @property
     def reports(self) -> int:
@@ -75,6 +97,8 @@ class RunSummary:
     warnings: int = 0
     published: bool = False
     problems: tuple[str, ...] = field(default_factory=tuple)
+    unmapped: int = 0  # distinct spellings not in the coronary synonym table
+    unmapped_spellings: tuple[Unmapped, ...] = ()  # the most frequent, most frequent first
 
     @property
     def processed(self) -> int:
@@ -93,14 +117,18 @@ class RunSummary:
         problems = tuple(p for r in ordered for p in r.problems)[:MAX_PROBLEMS]
         reports = sum(r.reports for r in ordered)
         shards = sum(1 for r in ordered if r.reports)
+        unmapped = _counted(u for r in ordered for u in r.unmapped_spellings)
         return cls(run_id=run_id, model_version=model_version, archive=archive,
                    run_date=run_date, inputs=skipped + reports, skipped=skipped, shards=shards,
-                   published=published, problems=problems, **sums)
+                   published=published, problems=problems, unmapped=len(unmapped),
+                   unmapped_spellings=_listed(unmapped, MAX_UNMAPPED_LISTED), **sums)
 
     def to_dict(self) -> dict[str, object]:
         values = asdict(self)
         values["problems"] = list(self.problems)
         values["processed"] = self.processed
+        values["unmapped_spellings"] = [{"type": kind, "text": text, "count": n}
+                                        for kind, text, n in self.unmapped_spellings]
         return values
 
     @classmethod
@@ -108,6 +136,8 @@ class RunSummary:
         known = {f.name for f in fields(cls)}
         kept: dict[str, Any] = {k: v for k, v in values.items() if k in known}
         kept["problems"] = tuple(kept.get("problems") or ())
+        kept["unmapped_spellings"] = tuple(
+            (u["type"], u["text"], u["count"]) for u in kept.get("unmapped_spellings") or ())
         return cls(**kept)
 
     def format(self) -> str:
@@ -115,4 +145,15 @@ class RunSummary:
                 f"{self.processed} processed ({self.extracted} extracted, {self.skipped} already "
                 f"done), {self.quarantined} quarantined, {self.failed} failed; "
                 f"{self.entities} entities, {self.relations} relations in {self.shards} shards")
+        head += unmapped_line(self.unmapped, self.unmapped_spellings)
         return head if self.published else head + "; nothing new, no run published"
+
+
+def unmapped_line(distinct: int, listed: Iterable[Unmapped]) -> str:
+    """What an operator reads about unmapped spellings (empty when there are none)."""
+    if not distinct:
+        return ""
+    shown = ", ".join(f"{text} ({kind}) x{n}" for kind, text, n in list(listed)[:10])
+    more = f" and {distinct - 10} more" if distinct > 10 else ""
+    return (f"; {distinct} unmapped spellings, records without artery/segments until they "
+            f"are added to {SYNONYM_TABLE}: {shown}{more}")

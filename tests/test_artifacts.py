@@ -40,7 +40,7 @@ def test_summary_row_has_every_count_and_zero_for_missing_ones():
         {"run_id": "r1", "model_version": "m", "archive": "a", "inputs": 8, "skipped": 6,
          "quarantined": 2}))
     assert row == {"run_id": "r1", "inputs": 8, "processed": 6, "extracted": 0, "skipped": 6,
-                   "quarantined": 2, "failed": 0}
+                   "quarantined": 2, "failed": 0, "unmapped": 0}
 
 
 def test_evaluation_markdown_has_a_table_per_task_with_micro_and_per_type_rows():
@@ -81,8 +81,9 @@ def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_pat
 
     @flow
     def publish_all() -> None:
-        artifacts.publish_run_summary(RunSummary("r1", "m", "a", inputs=3, extracted=2,
-                                                 quarantined=1))
+        artifacts.publish_run_summary(RunSummary(
+            "r1", "m", "a", inputs=3, extracted=2, quarantined=1, unmapped=2,
+            unmapped_spellings=(("BodyPart", "大隐静脉桥", 3), ("Location", "第二段", 1))))
         artifacts.publish_evaluation(EVALUATION, Path("models/m1"))
         artifacts.publish_training_curve(png)
 
@@ -92,10 +93,16 @@ def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_pat
         stored = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     by_key = {a.key: a for a in stored}
-    assert set(by_key) == {"angiokg-run-summary", "angiokg-evaluation", "angiokg-training-curve"}
+    assert set(by_key) == {"angiokg-run-summary", "angiokg-unmapped-spellings",
+                           "angiokg-evaluation", "angiokg-training-curve"}
     summary = by_key["angiokg-run-summary"]
     table = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
     assert summary.type == "table" and table[0]["quarantined"] == 1 and table[0]["inputs"] == 3
+    assert table[0]["unmapped"] == 2
+    unmapped = by_key["angiokg-unmapped-spellings"]
+    rows = json.loads(unmapped.data) if isinstance(unmapped.data, str) else unmapped.data
+    assert rows == [{"type": "BodyPart", "text": "大隐静脉桥", "count": 3},
+                    {"type": "Location", "text": "第二段", "count": 1}]
     assert "models/m1" in by_key["angiokg-evaluation"].data
     assert "| Degree |" in by_key["angiokg-evaluation"].data
     assert "data:image/png;base64," in by_key["angiokg-training-curve"].data

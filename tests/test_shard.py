@@ -67,3 +67,45 @@ def test_a_summary_written_before_a_counter_existed_still_reads():
            "processed": 3, "problems": [], "a_counter_from_the_future": 7}
     summary = RunSummary.from_dict(old)
     assert (summary.inputs, summary.extracted, summary.warnings) == (3, 3, 0)
+
+
+class _GraftExtractor(FakeExtractor):
+    """Also marks vein grafts, a vessel spelling the coronary synonym table lacks."""
+
+    def extract(self, documents, batch_size=64):
+        from dataclasses import replace
+
+        from ingest.document import Entity, Span
+
+        for doc in super().extract(documents, batch_size):
+            at = doc.text.find("大隐静脉桥")
+            if at >= 0:
+                graft = Entity(f"T{len(doc.entities) + 1}", "BodyPart",
+                               (Span(at, at + 5),), "大隐静脉桥", 0.9)
+                doc = replace(doc, entities=(*doc.entities, graft))
+            yield doc
+
+
+def test_the_run_summary_counts_and_lists_unmapped_spellings():
+    shards = [[_report(0, "大隐静脉桥闭塞。前降支近段狭窄70%。"), _report(1, "大隐静脉桥通畅。")],
+              [_report(2, "大隐静脉桥狭窄。"), _report(3)]]
+    results = [ShardResult.of(k, f"k{k}", extract_reports(reports, _GraftExtractor()))
+               for k, reports in enumerate(shards)]
+    assert results[0].unmapped_spellings == (("BodyPart", "大隐静脉桥", 2),)
+    summary = RunSummary.of(run_id="t", model_version="fake-1", archive="a", run_date=None,
+                            skipped=0, results=results, published=True)
+    assert summary.unmapped == 1
+    assert summary.unmapped_spellings == (("BodyPart", "大隐静脉桥", 3),)
+    d = summary.to_dict()
+    assert d["unmapped_spellings"] == [{"type": "BodyPart", "text": "大隐静脉桥", "count": 3}]
+    assert RunSummary.from_dict(d) == summary  # the run's JSON reads back
+    assert "1 unmapped spellings" in summary.format()
+    assert "大隐静脉桥 (BodyPart) x3" in summary.format()
+    assert "ingest/data/coronary-synonyms.tsv" in summary.format()
+
+
+def test_a_run_without_unmapped_spellings_says_nothing_about_them():
+    result = ShardResult.of(0, "k", extract_reports([_report(0)], FakeExtractor()))
+    summary = RunSummary.of(run_id="t", model_version="fake-1", archive="a", run_date=None,
+                            skipped=0, results=[result], published=True)
+    assert summary.unmapped == 0 and "unmapped" not in summary.format()
