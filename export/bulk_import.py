@@ -8,7 +8,7 @@ the formula guard was on, undoes its `'` prefixes (see `export.csv_safety`).
 
     bundle/
       nodes/Report.csv     id:ID(Report),status,...,:LABEL
-      rels/IN_VESSEL.csv   :START_ID(Finding),:END_ID(Vessel),:TYPE
+      rels/IN_ARTERY.csv   :START_ID(Finding),:END_ID(Artery),:TYPE
       import.sh  after-import.cypher
 """
 
@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 # Import types; DOUBLE as `double`, not `float`, which neo4j-admin stores in 32 bits.
 NEO4J_IMPORT_TYPES = {gm.STRING: "string", gm.DOUBLE: "double", gm.INT64: "long",
-                      gm.BOOLEAN: "boolean"}
+                      gm.BOOLEAN: "boolean", gm.STRING_LIST: "string[]"}
+# Between the items of a list cell (segment ids: 6;7), given to neo4j-admin as well.
+ARRAY_DELIMITER = ";"
 
 
 def _typed(prop: gm.Prop) -> str:
@@ -57,16 +59,23 @@ class Bundle:
     rows: dict[str, int]
 
 
+def _cell(value: object) -> object:
+    if isinstance(value, list):
+        return ARRAY_DELIMITER.join(str(v) for v in value)
+    return value
+
+
 def _rows(table: pa.Table, tail: str) -> Iterator[list]:
     for batch in table.to_batches(max_chunksize=10_000):  # bounded memory on big runs
         for row in batch.to_pylist():
-            yield [*row.values(), tail]
+            yield [*(_cell(v) for v in row.values()), tail]
 
 
 def import_command(folder: Path, database: str) -> list[str]:
     """The neo4j-admin argument list (database first: required since Neo4j 5.19)."""
     args = ["neo4j-admin", "database", "import", "full", database,
-            "--id-type=string", "--multiline-fields=true"]
+            "--id-type=string", "--multiline-fields=true",
+            f"--array-delimiter={ARRAY_DELIMITER}"]
     args += [f"--nodes={folder / 'nodes' / f'{s.label}.csv'}" for s in gm.NODES]
     args += [f"--relationships={folder / 'rels' / f'{r.type}.csv'}" for r in gm.RELS]
     return args

@@ -2,7 +2,8 @@
 
 Column order follows the specs in `export.graph_model` (nodes: their props; edges: `src`,
 `dst`, then props), so the same tables feed LadybugDB's `COPY`, the `UNWIND ... MERGE` batches
-of both stores, and the Neo4j bulk-import CSV files.
+of both stores, and the Neo4j bulk-import CSV files. The coronary tree (Artery, Segment,
+PART_OF) comes from `ingest.coronary`, whole, with every run.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from export import graph_model as gm
-from export.parquet_sink import ENTITIES, RECORDS, REPORTS, TRIPLES
+from export.parquet_sink import ENTITIES, RECORDS, REPORT_SUMMARY, REPORTS, TRIPLES
+from ingest.coronary import CoronaryTree, default_tree
 
 _ARROW_TYPES = {gm.STRING: pa.string(), gm.DOUBLE: pa.float64(), gm.INT64: pa.int64(),
-                gm.BOOLEAN: pa.bool_()}
+                gm.BOOLEAN: pa.bool_(), gm.STRING_LIST: pa.list_(pa.string())}
 
 
 def node_schema(spec: gm.NodeSpec) -> pa.Schema:
@@ -38,9 +40,46 @@ def _const(value: str | None, n: int) -> pa.Array:
     return pa.array([value] * n, pa.string())
 
 
-def _distinct_names(column: pa.ChunkedArray) -> pa.Table:
-    names = pc.unique(pc.drop_null(column)).to_pylist()
-    return pa.table({"name": pa.array(sorted(names), pa.string())})
+def tree_tables(tree: CoronaryTree) -> dict[str, pa.Table]:
+    """The canonical Artery and Segment nodes and their PART_OF edges."""
+    arteries = list(tree.arteries.values())
+    return {
+        gm.ARTERY.label: pa.Table.from_pylist(
+            [{"id": a.id, "name": a.name, "name_zh": a.name_zh} for a in arteries],
+            schema=node_schema(gm.ARTERY)),
+        gm.SEGMENT.label: pa.Table.from_pylist(
+            [{"id": s.id, "name": s.name, "name_zh": s.name_zh, "artery": s.artery,
+              "rank": s.rank} for s in tree.segments], schema=node_schema(gm.SEGMENT)),
+        gm.PART_OF.type: pa.Table.from_pylist(
+            [{"src": s.id, "dst": s.artery} for s in tree.segments],
+            schema=rel_schema(gm.PART_OF)),
+    }
+
+
+def _report_nodes(reports: pa.Table, summaries: pa.Table, run_id: str) -> pa.Table:
+    """Report rows with their summary (null for a report that was not processed)."""
+    at = {rid: i for i, rid in enumerate(summaries["report_id"].to_pylist())}
+    rows = pc.index_in(reports["report_id"], value_set=pa.array(list(at), pa.string()))
+    summary = summaries.take(rows)  # null indices give null rows
+    columns = []
+    for p in gm.REPORT.props:
+        if p.name == "id":
+            columns.append(reports["report_id"])
+        elif p.name in ("status", "reason", "source", "model_version"):
+            columns.append(reports[p.name])
+        elif p.name == "run_id":
+            columns.append(_const(run_id, reports.num_rows))
+        else:
+            columns.append(summary[p.name])
+    return pa.table(columns, schema=node_schema(gm.REPORT))
+
+
+def _at_segment(records: pa.Table) -> pa.Table:
+    """One edge per segment of each record."""
+    segments = records["segments"].combine_chunks()
+    owners = pc.list_parent_indices(segments)
+    return pa.table([records["finding_id"].take(owners), pc.list_flatten(segments)],
+                    schema=rel_schema(gm.AT_SEGMENT))
 
 
 def _one_row_per_report(reports: pa.Table) -> pa.Table:
@@ -54,20 +93,18 @@ def _one_row_per_report(reports: pa.Table) -> pa.Table:
     return reports.take(sorted(best.values())) if len(best) < reports.num_rows else reports
 
 
-def graph_tables(tables: Mapping[str, pa.Table], run_id: str) -> dict[str, pa.Table]:
+def graph_tables(tables: Mapping[str, pa.Table], run_id: str,
+                 tree: CoronaryTree | None = None) -> dict[str, pa.Table]:
     """Node and edge tables of one run, keyed by label / edge type."""
     reports, entities = _one_row_per_report(tables[REPORTS]), tables[ENTITIES]
     triples, records = tables[TRIPLES], tables[RECORDS]
     rid = lambda t: _const(run_id, t.num_rows)  # noqa: E731
     mention_id = _join(entities["report_id"], entities["entity_id"])
-    finding_rows = records.filter(pc.is_valid(records["segment"]))
+    with_artery = records.filter(pc.is_valid(records["artery"]))
     degree_ids = _join(records["report_id"], records["degree_id"])
     out = {
-        gm.REPORT.label: pa.table([
-            reports["report_id"], reports["status"], reports["reason"], reports["source"],
-            reports["model_version"], rid(reports)], schema=node_schema(gm.REPORT)),
-        gm.VESSEL.label: _distinct_names(records["vessel"]),
-        gm.SEGMENT.label: _distinct_names(records["segment"]),
+        **tree_tables(tree or default_tree()),
+        gm.REPORT.label: _report_nodes(reports, tables[REPORT_SUMMARY], run_id),
         gm.FINDING.label: pa.table(
             [records["finding_id"]]
             + [records[p.name] for p in gm.FINDING.props[1:-1]]
@@ -78,10 +115,9 @@ def graph_tables(tables: Mapping[str, pa.Table], run_id: str) -> dict[str, pa.Ta
             entities["model_version"], rid(entities)], schema=node_schema(gm.MENTION)),
         gm.HAS_FINDING.type: pa.table([records["report_id"], records["finding_id"]],
                                       schema=rel_schema(gm.HAS_FINDING)),
-        gm.IN_VESSEL.type: pa.table([records["finding_id"], records["vessel"]],
-                                    schema=rel_schema(gm.IN_VESSEL)),
-        gm.AT_SEGMENT.type: pa.table([finding_rows["finding_id"], finding_rows["segment"]],
-                                     schema=rel_schema(gm.AT_SEGMENT)),
+        gm.IN_ARTERY.type: pa.table([with_artery["finding_id"], with_artery["artery"]],
+                                    schema=rel_schema(gm.IN_ARTERY)),
+        gm.AT_SEGMENT.type: _at_segment(records),
         gm.DERIVED_FROM.type: pa.table([records["finding_id"], degree_ids],
                                        schema=rel_schema(gm.DERIVED_FROM)),
         gm.MENTIONS.type: pa.table([entities["report_id"], mention_id],
@@ -89,7 +125,7 @@ def graph_tables(tables: Mapping[str, pa.Table], run_id: str) -> dict[str, pa.Ta
         gm.RELATED.type: pa.table([
             _join(triples["report_id"], triples["head_id"]),
             _join(triples["report_id"], triples["tail_id"]),
-            triples["relation"], triples["relation_id"], triples["probability"],
+            triples["relation_id"], triples["relation"], triples["probability"],
             triples["model_version"], rid(triples)], schema=rel_schema(gm.RELATED)),
     }
     _check_unique(out)

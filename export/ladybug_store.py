@@ -1,9 +1,10 @@
 """The embedded graph: the graph model in LadybugDB (a Kùzu fork; `import ladybug`).
 
 A whole run is loaded with `COPY ... FROM (LOAD FROM $arrow RETURN *)` from the run's Parquet
-tables (bulk, tens of times faster than row-wise writes); small incremental loads use the
-`UNWIND $rows ... MERGE` statements shared with the Neo4j writer. Either way a report's earlier
-findings and mentions are deleted first, so reloading a report replaces it.
+tables (bulk, tens of times faster than row-wise writes), in one transaction with the deletes
+of the reports' earlier findings and mentions; small incremental loads run the plan shared with
+the Neo4j writer (`export.graph_load`: one transaction per batch of reports). Either way
+reloading a report replaces it, and no reader sees it half loaded.
 
 The Arrow table is passed as a query parameter rather than a file path in the query text: no
 data, not even a path, is spliced into a statement.
@@ -21,7 +22,16 @@ import ladybug as lb
 import pyarrow as pa
 
 from export import graph_model as gm
-from export.graph_model import DEFAULT_BATCH_SIZE, batches
+from export.graph_load import (
+    PER_REPORT_NODES,
+    PER_REPORT_RELS,
+    Statement,
+    delete_statements,
+    merge_load,
+    merge_statements,
+    tree_statements,
+)
+from export.graph_model import DEFAULT_BATCH_SIZE
 from export.graph_tables import graph_tables
 from export.parquet_sink import RunInfo, document_tables, read_run
 from ingest.document import Document, ReportOutcome
@@ -29,9 +39,13 @@ from ingest.schema import Schema
 
 logger = logging.getLogger(__name__)
 
-# Nodes shared across reports (or whose ids may already exist) are upserted row-wise even in a
-# bulk load: COPY refuses a key that is already there.
-_UPSERTED = (gm.REPORT, gm.VESSEL, gm.SEGMENT)
+# Report nodes may already exist (a report loaded before), and COPY refuses a key that is
+# there: they are upserted row-wise even in a bulk load, as the tree is.
+_UPSERTED = (gm.REPORT,)
+
+
+class GraphSchemaError(RuntimeError):
+    """The database was written by an older graph model; the message says how to rebuild it."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,25 @@ class LadybugStore:
         self._db.close()
 
     def ensure_schema(self) -> None:
+        self._check_model()
         for statement in gm.ladybug_ddl():
             self._conn.execute(statement)
+
+    def _check_model(self) -> None:
+        """Refuse a database of the earlier graph model (spelling Vessel nodes, Findings without
+        artery/segments): loading into it would fail on the first statement, less clearly."""
+        tables = {row[1] for row in self.query("CALL show_tables() RETURN *").rows}
+        stale = "Vessel" in tables
+        if gm.FINDING.label in tables:
+            info = self.query(f"CALL table_info('{gm.FINDING.label}') RETURN *").rows
+            have = {row[1] for row in info}
+            stale = stale or any(p.name not in have for p in gm.FINDING.props)
+        if stale:
+            raise GraphSchemaError(
+                f"{self.path} holds a graph of an earlier model (Vessel nodes or Findings "
+                "without the coronary-tree properties); rebuild it: move the folder aside, "
+                "then `angiokg load-graph DATA_ROOT --db PATH` (or, for a nightly run folder, "
+                "also delete state/graph_loaded.json so export_flow loads every run again)")
 
     def query(self, cypher: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         result = self._conn.execute(cypher, dict(parameters or {}))
@@ -81,44 +112,49 @@ class LadybugStore:
 
     # --- loading -------------------------------------------------------------------------
 
+    def transaction(self, statements: Iterable[Statement]) -> None:
+        """All the statements or none (LadybugDB's WAL undoes an uncommitted one after a
+        crash)."""
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            for cypher, parameters in statements:
+                self._execute(cypher, parameters)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     def delete_reports(self, report_ids: Sequence[str]) -> None:
-        for statement in gm.delete_report_statements():
-            for batch in batches(list(report_ids), self.batch_size):
-                self._execute(statement, {"report_ids": list(batch)})
+        self.transaction(delete_statements(report_ids, self.batch_size))
 
-    def merge_rows(self, graph: Mapping[str, pa.Table],
-                   specs: Iterable[gm.NodeSpec | gm.RelSpec]) -> None:
-        for spec in specs:
-            name = spec.label if isinstance(spec, gm.NodeSpec) else spec.type
-            statement = (gm.merge_node_statement(spec, gm.LADYBUG)
-                         if isinstance(spec, gm.NodeSpec)
-                         else gm.merge_rel_statement(spec, gm.LADYBUG))
-            rows = graph[name].to_pylist()
-            for batch in batches(rows, self.batch_size):
-                self._execute(statement, {"rows": list(batch)})
-
-    def _copy(self, name: str, table: pa.Table) -> None:
-        if table.num_rows:
-            # `name` is a label from graph_model, never data; the rows travel as a parameter.
-            # One contiguous chunk: a run read from many shards arrives as many record batches,
-            # some empty, and LadybugDB's Arrow scan silently drops rows after an empty batch.
-            self._execute(f"COPY {name} FROM (LOAD FROM $arrow RETURN *)",
-                          {"arrow": table.combine_chunks()})
+    @staticmethod
+    def _copy(name: str, table: pa.Table) -> list[Statement]:
+        if not table.num_rows:
+            return []
+        # `name` is a label from graph_model, never data; the rows travel as a parameter.
+        # One contiguous chunk: a run read from many shards arrives as many record batches,
+        # some empty, and LadybugDB's Arrow scan silently drops rows after an empty batch.
+        return [(f"COPY {name} FROM (LOAD FROM $arrow RETURN *)",
+                 {"arrow": table.combine_chunks()})]
 
     def load_graph(self, graph: Mapping[str, pa.Table], *, bulk: bool) -> dict[str, int]:
-        """Replace the reports in `graph` (tables from `graph_tables`); returns rows per table."""
+        """Replace the reports in `graph` (tables from `graph_tables`); returns rows per table.
+
+        bulk: the whole of `graph` in one transaction, its per-report tables by COPY; else
+        UNWIND ... MERGE, one transaction per batch of reports."""
         report_ids = graph[gm.REPORT.label].column("id").to_pylist()
-        self.delete_reports(report_ids)
         if not bulk:
-            self.merge_rows(graph, (*gm.NODES, *gm.RELS))
+            counts = merge_load(self, graph, gm.LADYBUG)
         else:
-            self.merge_rows(graph, _UPSERTED)
-            for spec in gm.NODES:
+            statements = (tree_statements(graph, gm.LADYBUG, self.batch_size)
+                          + delete_statements(report_ids, self.batch_size)
+                          + merge_statements(graph, _UPSERTED, gm.LADYBUG, self.batch_size))
+            for spec in (*PER_REPORT_NODES, *PER_REPORT_RELS):
                 if spec not in _UPSERTED:
-                    self._copy(spec.label, graph[spec.label])
-            for rel in gm.RELS:
-                self._copy(rel.type, graph[rel.type])
-        counts = {name: t.num_rows for name, t in graph.items()}
+                    name = spec.label if isinstance(spec, gm.NodeSpec) else spec.type
+                    statements += self._copy(name, graph[name])
+            self.transaction(statements)
+            counts = {name: t.num_rows for name, t in graph.items()}
         logger.info("%s: loaded %d reports (%s)", self.path, len(report_ids),
                     "bulk COPY" if bulk else "UNWIND MERGE")
         return counts

@@ -1,9 +1,11 @@
 """The graph model in Neo4j, through the official driver.
 
-Every write is a batched `UNWIND $rows ... MERGE` (the statements in `export.graph_model`, shared
-with LadybugDB) inside `session.execute_write`, a managed transaction the driver retries on
-transient errors (deadlocks, leader changes). Reloading a report first deletes the findings and
-mentions an earlier load wrote for it. Constraints and indexes use `IF NOT EXISTS`.
+Every write is a batched `UNWIND $rows ... MERGE` (the statements in `export.graph_model`, and
+the load plan in `export.graph_load`, both shared with LadybugDB). A batch of reports is one
+`session.execute_write`, a managed transaction the driver retries on transient errors
+(deadlocks, leader changes): it deletes the findings and mentions an earlier load wrote for
+those reports and merges them anew, so a reader never sees a report without its findings.
+Constraints and indexes use `IF NOT EXISTS`.
 
 Credentials come from the environment (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE)
 or a Prefect Secret block named by NEO4J_PASSWORD_SECRET; the password is never part of a repr,
@@ -23,7 +25,8 @@ from typing import Any
 import pyarrow as pa
 
 from export import graph_model as gm
-from export.graph_model import DEFAULT_BATCH_SIZE, batches
+from export.graph_load import Statement, delete_statements, merge_load
+from export.graph_model import DEFAULT_BATCH_SIZE
 from export.graph_tables import graph_tables
 from export.parquet_sink import RunInfo, document_tables, read_run
 from ingest.document import Document, ReportOutcome
@@ -127,41 +130,31 @@ class Neo4jWriter:
             ) from None
         return driver, cls(driver, database=settings.database, batch_size=settings.batch_size)
 
-    def _write(self, statement: str, parameters: Mapping[str, Any]) -> None:
+    def transaction(self, statements: Iterable[Statement]) -> None:
+        """One managed write transaction; the driver may run `work` again on a transient error,
+        which the MERGE and DELETE statements allow."""
+        statements = list(statements)
+
         def work(tx: Any) -> None:
-            tx.run(statement, parameters).consume()
+            for statement, parameters in statements:
+                tx.run(statement, parameters).consume()
 
         with self._driver.session(database=self.database) as session:
             session.execute_write(work)
 
-    def _write_batches(self, statement: str, key: str, rows: Sequence[Any]) -> int:
-        n = 0
-        for batch in batches(rows, self.batch_size):
-            self._write(statement, {key: list(batch)})
-            n += 1
-        return n
-
     def ensure_schema(self) -> None:
         for statement in gm.neo4j_schema_statements():
-            self._write(statement, {})
+            self.transaction([(statement, {})])  # schema commands take a transaction each
 
     def delete_reports(self, report_ids: Sequence[str]) -> None:
-        for statement in gm.delete_report_statements():
-            self._write_batches(statement, "report_ids", list(report_ids))
+        self.transaction(delete_statements(report_ids, self.batch_size))
 
     def load_graph(self, graph: Mapping[str, pa.Table]) -> dict[str, int]:
         """Replace the reports in `graph` (tables from `graph_tables`); returns rows per table."""
-        report_ids = graph[gm.REPORT.label].column("id").to_pylist()
-        self.delete_reports(report_ids)
-        specs: Iterable[gm.NodeSpec | gm.RelSpec] = (*gm.NODES, *gm.RELS)
-        for spec in specs:
-            if isinstance(spec, gm.NodeSpec):
-                name, statement = spec.label, gm.merge_node_statement(spec, gm.NEO4J)
-            else:
-                name, statement = spec.type, gm.merge_rel_statement(spec, gm.NEO4J)
-            self._write_batches(statement, "rows", graph[name].to_pylist())
-        logger.info("neo4j database %s: loaded %d reports", self.database, len(report_ids))
-        return {name: t.num_rows for name, t in graph.items()}
+        counts = merge_load(self, graph, gm.NEO4J)
+        logger.info("neo4j database %s: loaded %d reports", self.database,
+                    graph[gm.REPORT.label].num_rows)
+        return counts
 
     def load_run(self, root: str | Path, run: RunInfo) -> dict[str, int]:
         return self.load_graph(graph_tables(read_run(root, run), run.run_id))

@@ -119,6 +119,14 @@ def _sentence_of(text: str, bounds: list[tuple[int, int]], offset: int) -> tuple
     return 0, text
 
 
+def _distinct_targets(links: list[tuple[Relation, Entity]]) -> list[tuple[Relation, Entity]]:
+    """One link per target entity: a relation annotated twice is one fact, not two records."""
+    seen: dict[str, tuple[Relation, Entity]] = {}
+    for rel, entity in links:
+        seen.setdefault(entity.id, (rel, entity))
+    return list(seen.values())
+
+
 def _gap(text: str, left: Entity, right: Entity) -> str | None:
     """The text between two entities, None when they overlap (a malformed prediction)."""
     return text[left.end:right.start] if right.start >= left.end else None
@@ -228,10 +236,10 @@ def records_from_document(
     scopes_of: dict[str, list[_Scope]] = {}
     records: list[KeyValueRecord] = []
     for degree in document.entities:
-        modifiers = outgoing.get((roles.modifier, degree.id), [])
+        modifiers = _distinct_targets(outgoing.get((roles.modifier, degree.id), []))
         if not modifiers:
             continue
-        quantifiers = sorted(outgoing.get((roles.percentage, degree.id), []),
+        quantifiers = sorted(_distinct_targets(outgoing.get((roles.percentage, degree.id), [])),
                              key=lambda x: x[1].start)
         per_vessel = _quantifiers_per_vessel(text, degree, modifiers, quantifiers, tree)
         negations = [r for r, _ in outgoing.get((roles.negative, degree.id), [])]

@@ -29,10 +29,12 @@ def test_headers_follow_neo4j_import_syntax():
     assert "percentage_low:double" in node_header(gm.FINDING)
     assert "negated:boolean" in node_header(gm.FINDING)
     assert "degree_start:long" in node_header(gm.FINDING)
-    assert node_header(gm.VESSEL) == ["name:ID(Vessel)", ":LABEL"]
-    assert rel_header(gm.IN_VESSEL) == [":START_ID(Finding)", ":END_ID(Vessel)", ":TYPE"]
+    assert "segments:string[]" in node_header(gm.FINDING)
+    assert node_header(gm.ARTERY) == ["id:ID(Artery)", "name:string", "name_zh:string", ":LABEL"]
+    assert rel_header(gm.IN_ARTERY) == [":START_ID(Finding)", ":END_ID(Artery)", ":TYPE"]
+    assert rel_header(gm.PART_OF) == [":START_ID(Segment)", ":END_ID(Artery)", ":TYPE"]
     assert rel_header(gm.RELATED)[:3] == [":START_ID(Mention)", ":END_ID(Mention)",
-                                          "relation:string"]
+                                          "relation_id:string"]
 
 
 def test_bundle_files_read_back_with_quoting_and_guard(tmp_path):
@@ -51,7 +53,12 @@ def test_bundle_files_read_back_with_quoting_and_guard(tmp_path):
     assert set(df["percentage_low:double"]) >= {"80.0", "50.0", ""}
     edges = read(tmp_path / "bundle/rels/AT_SEGMENT.csv")
     assert edges[0] == [":START_ID(Finding)", ":END_ID(Segment)", ":TYPE"]
-    assert {e[1] for e in edges[1:]} == {"近段"}
+    assert sorted(e[1] for e in edges[1:]) == ["11", "5", "6", "6"]
+    placed = sorted((r[header.index("artery:string")], r[header.index("segments:string[]")])
+                    for r in rows)
+    assert placed == [("LAD", ""), ("LAD", "6"), ("LAD", "6"), ("LCX", "11"), ("LM", "5")]
+    tree = read(tmp_path / "bundle/nodes/Segment.csv")
+    assert len(tree) == 1 + 18 and tree[0][0] == "id:ID(Segment)"
 
 
 def test_script_loads_every_file_into_the_named_database(tmp_path):

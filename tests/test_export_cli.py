@@ -31,9 +31,9 @@ def test_load_graph_then_named_and_parameterised_queries(data, capsys):
     assert run_cli(["cypher", "--named", "severe-proximal-lad", "--db", db]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].strip() == "report_id" and "r1" in out and "(1 row)" in out
-    assert run_cli(["cypher", "MATCH (v:Vessel) WHERE v.name = $v RETURN v.name AS vessel",
-                    "--param", "v=回旋支", "--db", db]) == 0
-    assert "回旋支" in capsys.readouterr().out
+    assert run_cli(["cypher", "MATCH (f:Finding)-[:IN_ARTERY]->(a:Artery) WHERE f.vessel_text"
+                    " = $v RETURN a.id AS artery", "--param", "v=回旋支", "--db", db]) == 0
+    assert "LCX" in capsys.readouterr().out
 
 
 def _one_line_error(capsys, argv):

@@ -11,7 +11,6 @@ from export_samples import (
     outcomes_for,
 )
 
-from export import graph_model as gm
 from export import parquet_sink as ps
 from export.graph_model import batches
 from export.ladybug_store import LadybugStore
@@ -29,8 +28,11 @@ def snapshot(store):
     return {
         "findings": count(store, "(f:Finding)"),
         "mentions": count(store, "(m:Mention)"),
-        "vessels": count(store, "(v:Vessel)"),
+        "arteries": count(store, "(a:Artery)"),
+        "segments": count(store, "(s:Segment)"),
+        "part_of": count(store, "()-[:PART_OF]->()"),
         "has_finding": count(store, "()-[:HAS_FINDING]->()"),
+        "in_artery": count(store, "()-[:IN_ARTERY]->()"),
         "at_segment": count(store, "()-[:AT_SEGMENT]->()"),
         "related": count(store, "()-[:RELATED]->()"),
         "derived": count(store, "()-[:DERIVED_FROM]->()"),
@@ -47,8 +49,9 @@ def test_incremental_merge_loads_the_model_and_reload_adds_nothing(store):
     docs = [lad_doc(), coordination_doc()]
     store.load_documents(docs, SCHEMA, RUN)
     first = snapshot(store)
-    assert first == {"findings": 4, "mentions": 12, "vessels": 3, "has_finding": 4,
-                     "at_segment": 3, "related": 10, "derived": 4}
+    assert first == {"findings": 4, "mentions": 12, "arteries": 16, "segments": 18,
+                     "part_of": 18, "has_finding": 4, "in_artery": 4, "at_segment": 4,
+                     "related": 10, "derived": 4}
     store.load_documents(docs, SCHEMA, RUN)
     assert snapshot(store) == first
 
@@ -62,17 +65,88 @@ def test_reloading_a_report_replaces_its_findings(store):
     assert rows == (("60%", 60.0, "run-1", "model-7"),)
 
 
-def test_analyst_queries_answer_from_the_graph(store):
-    store.load_documents([lad_doc("r1", "80%"), lad_doc("r4", "50%"), coordination_doc()],
-                         SCHEMA, RUN)
-    q = gm.QUERIES
-    severe = store.query(q["severe-proximal-lad"], gm.QUERY_DEFAULTS["severe-proximal-lad"])
-    assert severe.rows == (("r1",),)
-    per_segment = dict(((v, s), n) for v, s, n in
-                       store.query(q["findings-per-vessel-segment"]).rows)
-    assert per_segment == {("前降支", "近段"): 3, ("左主干", None): 2, ("回旋支", "近段"): 1}
-    negated = store.query(q["negated-per-report"]).rows
-    assert [(r, n) for r, n, _ in negated] == [("r1", 1), ("r4", 1)]
+def test_canonical_nodes_join_every_spelling_of_one_artery(store):
+    # 前降支 and 左前降支 and LAD were three Vessel nodes; they are one Artery now.
+    docs = [make_doc("r1", "前降支近段狭窄80%", [("T1", "BodyPart", "前降支", 0),
+                     ("T2", "Location", "近段", 0), ("T3", "Degree", "狭窄", 0),
+                     ("T4", "Quantifier", "80%", 0)],
+                     [("R1", "Modifier", "T3", "T1", 0.9), ("R2", "Position", "T1", "T2", 0.9),
+                      ("R3", "Percentage", "T3", "T4", 0.9)]),
+            make_doc("r2", "左前降支开口狭窄90%", [("T1", "BodyPart", "左前降支", 0),
+                     ("T2", "Location", "开口", 0), ("T3", "Degree", "狭窄", 0),
+                     ("T4", "Quantifier", "90%", 0)],
+                     [("R1", "Modifier", "T3", "T1", 0.9), ("R2", "Position", "T1", "T2", 0.9),
+                      ("R3", "Percentage", "T3", "T4", 0.9)])]
+    store.load_documents(docs, SCHEMA, RUN)
+    rows = store.query(
+        "MATCH (f:Finding)-[:IN_ARTERY]->(a:Artery {id: 'LAD'}), (f)-[:AT_SEGMENT]->(s:Segment)"
+        "-[:PART_OF]->(a) RETURN f.report_id, f.vessel_text, f.location_text, s.id, s.name "
+        "ORDER BY f.report_id").rows
+    assert rows == (("r1", "前降支", "近段", "6", "LAD proximal"),
+                    ("r2", "左前降支", "开口", "6", "LAD proximal"))
+    [(segments, stenosis)] = store.query(
+        "MATCH (f:Finding {report_id: 'r2'}) RETURN f.segments, f.stenosis").rows
+    assert (segments, stenosis) == (["6"], 90.0)
+
+
+def test_report_nodes_carry_the_report_summary(store):
+    store.load_documents([lad_doc("r1", "80%")], SCHEMA, RUN)
+    [row] = store.query(
+        "MATCH (r:Report {id: 'r1'}) RETURN r.dominance, r.dominance_assumed, r.max_stenosis_lm,"
+        " r.max_stenosis_lm_segments, r.max_stenosis_lad, r.max_stenosis_lad_segments,"
+        " r.max_stenosis_rca, r.diseased_vessels, r.left_main_disease, r.total_occlusions").rows
+    assert row == ("right", True, 0.0, ["5"], 80.0, ["6"], None, 1, False, 0)
+
+
+def test_two_relations_between_the_same_mentions_stay_two_edges(tmp_path):
+    doc = make_doc("r1", "前降支狭窄",
+                   [("T1", "BodyPart", "前降支", 0), ("T2", "Degree", "狭窄", 0)],
+                   [("R1", "Modifier", "T2", "T1", 0.9), ("R2", "Modifier", "T2", "T1", 0.4)])
+    ps.write_run(tmp_path / "data", RUN, ps.document_tables([doc], outcomes_for([doc]), SCHEMA,
+                                                            RUN))
+    for bulk in (True, False):
+        with LadybugStore(tmp_path / f"g-{bulk}.lbug") as g:
+            if bulk:
+                g.load_run(tmp_path / "data", RUN)
+            else:
+                g.load_documents([doc], SCHEMA, RUN)
+            edges = g.query("MATCH ()-[r:RELATED]->() RETURN r.relation_id, r.probability "
+                            "ORDER BY r.relation_id").rows
+            assert edges == (("R1", 0.9), ("R2", 0.4)), f"bulk={bulk}"
+
+
+def test_a_failing_load_leaves_every_report_as_it_was(store, monkeypatch):
+    store.load_documents([lad_doc("r1", "80%")], SCHEMA, RUN)
+    before = snapshot(store)
+    real = store._execute
+
+    def fail_on_mentions(cypher, parameters):
+        if cypher.startswith("UNWIND $rows AS row MERGE (n:Mention"):
+            raise ConnectionError("lost (simulated)")
+        real(cypher, parameters)
+
+    monkeypatch.setattr(store, "_execute", fail_on_mentions)
+    with pytest.raises(ConnectionError):
+        store.load_documents([lad_doc("r1", "50%")], SCHEMA, RUN)
+    monkeypatch.undo()
+    # the delete of r1's findings ran in the failed transaction, and was rolled back with it
+    assert snapshot(store) == before
+    [(pct,)] = store.query("MATCH (f:Finding) WHERE NOT f.negated RETURN f.percentage_text").rows
+    assert pct == "80%"
+
+
+def test_a_graph_of_the_earlier_model_is_refused_with_how_to_rebuild(tmp_path):
+    import ladybug as lb
+
+    db = lb.Database(str(tmp_path / "old.lbug"))
+    conn = lb.Connection(db)
+    conn.execute("CREATE NODE TABLE Vessel(name STRING, PRIMARY KEY(name))")
+    conn.close()
+    db.close()
+    from export.ladybug_store import GraphSchemaError
+
+    with pytest.raises(GraphSchemaError, match="rebuild it"):
+        LadybugStore(tmp_path / "old.lbug")
 
 
 def test_bulk_copy_from_parquet_equals_incremental_merge(tmp_path):
@@ -83,11 +157,11 @@ def test_bulk_copy_from_parquet_equals_incremental_merge(tmp_path):
         bulk.load_run(tmp_path / "data", RUN)  # a run loaded twice: replaced, not doubled
         bulk_counts = snapshot(bulk)
         props = bulk.query("MATCH (f:Finding {vessel: '回旋支'}) RETURN f.segment, "
-                           "f.percentage_high, f.confidence, f.run_id").rows
+                           "f.segments, f.percentage_high, f.confidence, f.run_id").rows
     with LadybugStore(tmp_path / "merge.lbug") as merged:
         merged.load_documents(docs, SCHEMA, RUN)
         assert snapshot(merged) == bulk_counts
-    assert props == (("近段", 50.0, 0.8, "run-1"),)
+    assert props == (("近段", ["11"], 50.0, 0.8, "run-1"),)
 
 
 

@@ -7,9 +7,24 @@ The test writes reports with ids prefixed `itest-` and deletes them afterwards.
 """
 
 import os
+from dataclasses import replace
 
 import pytest
-from export_samples import NASTY_SENTENCE, RUN_DATE, coordination_doc, lad_doc, nasty_doc
+from export_samples import (
+    NASTY_SENTENCE,
+    RUN_DATE,
+    coordination_doc,
+    lad_doc,
+    make_doc,
+    nasty_doc,
+)
+from graph_reports import (
+    FINDINGS_PER_SEGMENT,
+    MAX_STENOSIS,
+    SEVERE_PROXIMAL_LAD,
+    THREE_VESSEL_OR_LEFT_MAIN,
+    documents,
+)
 
 from export import graph_model as gm
 from export import parquet_sink as ps
@@ -22,7 +37,10 @@ pytestmark = [
                        reason="NEO4J_URI is not set: no Neo4j server to test against"),
 ]
 
-IDS = ["itest-1", "itest-2", "itest-3"]
+IDS = ["itest-1", "itest-2", "itest-3", "itest-4"]
+# The hand-written query reports, renamed so the test can delete exactly what it wrote.
+QUERY_DOCS = [replace(d, doc_id=f"itest-{d.doc_id}") for d in documents()]
+IDS += [d.doc_id for d in QUERY_DOCS]
 
 
 @pytest.fixture
@@ -61,7 +79,59 @@ def test_load_reload_and_query_on_a_real_server(writer):
         gm.QUERIES["severe-proximal-lad"], gm.QUERY_DEFAULTS["severe-proximal-lad"],
         database_=database)
     assert IDS[0] in [r["report_id"] for r in records]
+    # the findings point at the canonical tree, whatever the spelling
+    records, _, _ = driver.execute_query(
+        "MATCH (f:Finding)-[:AT_SEGMENT]->(s:Segment)-[:PART_OF]->(a:Artery) "
+        "WHERE f.report_id IN $ids RETURN f.vessel_text AS v, s.id AS s, a.id AS a",
+        {"ids": IDS}, database_=database)
+    assert sorted((r["v"], r["s"], r["a"]) for r in records) == [
+        ("前降支", "6", "LAD"), ("前降支", "6", "LAD"), ("回旋支", "11", "LCX"),
+        ("左主干", "5", "LM")]
     records, _, _ = driver.execute_query(
         "MATCH (f:Finding {report_id: $id}) RETURN f.sentence AS s", {"id": IDS[2]},
         database_=database)
     assert [r["s"] for r in records] == [NASTY_SENTENCE]
+
+
+def _ours(rows, key="report_id"):
+    return [r for r in rows if str(r[key]).startswith("itest-q")]
+
+
+def test_named_queries_answer_as_in_ladybug(writer):
+    w, driver, database = writer
+    w.load_documents(QUERY_DOCS, load_schema(), ps.RunInfo("itest", RUN_DATE, "m"))
+
+    def ask(name):
+        records, _, _ = driver.execute_query(gm.QUERIES[name], gm.QUERY_DEFAULTS.get(name, {}),
+                                             database_=database)
+        return [r.data() for r in records]
+
+    assert [r["report_id"] for r in _ours(ask("severe-proximal-lad"))] == [
+        f"itest-{r}" for r in SEVERE_PROXIMAL_LAD]
+    assert [(r["report_id"], r["diseased_vessels"], r["left_main_disease"])
+            for r in _ours(ask("three-vessel-or-left-main"))] == [
+        (f"itest-{r}", n, lm) for r, n, lm in THREE_VESSEL_OR_LEFT_MAIN]
+    assert {r["report_id"]: (r["dominance"], r["lm"], r["lad"], r["lcx"], r["rca"],
+                             r["diseased_vessels"])
+            for r in _ours(ask("max-stenosis-per-territory"))} == {
+        f"itest-{k}": v for k, v in MAX_STENOSIS.items()}
+    # the server may hold other reports: count ours per segment
+    records, _, _ = driver.execute_query(
+        "MATCH (s:Segment) OPTIONAL MATCH (f:Finding)-[:AT_SEGMENT]->(s) "
+        "WHERE f.report_id STARTS WITH 'itest-q' "
+        "RETURN s.id AS segment, count(f) AS findings, count(DISTINCT f.report_id) AS reports",
+        database_=database)
+    assert {r["segment"]: (r["findings"], r["reports"]) for r in records} == FINDINGS_PER_SEGMENT
+
+
+def test_two_relations_between_the_same_mentions_stay_two_edges(writer):
+    w, driver, database = writer
+    doc = make_doc(IDS[3], "前降支狭窄", [("T1", "BodyPart", "前降支", 0),
+                                       ("T2", "Degree", "狭窄", 0)],
+                   [("R1", "Modifier", "T2", "T1", 0.9), ("R2", "Modifier", "T2", "T1", 0.4)])
+    w.load_documents([doc], load_schema(), ps.RunInfo("itest", RUN_DATE, "m"))
+    w.load_documents([doc], load_schema(), ps.RunInfo("itest", RUN_DATE, "m"))
+    records, _, _ = driver.execute_query(
+        "MATCH (a:Mention)-[r:RELATED]->() WHERE a.report_id = $id "
+        "RETURN r.relation_id AS id ORDER BY id", {"id": IDS[3]}, database_=database)
+    assert [r["id"] for r in records] == ["R1", "R2"]

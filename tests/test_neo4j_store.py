@@ -17,11 +17,11 @@ ENV = {"NEO4J_URI": "neo4j://db.example:7687", "NEO4J_USER": "loader",
 
 
 class FakeTx:
-    def __init__(self, log):
-        self.log = log
+    def __init__(self, log, number):
+        self.log, self.number = log, number
 
     def run(self, statement, parameters=None):
-        self.log.append((statement, dict(parameters or {})))
+        self.log.append((statement, dict(parameters or {}), self.number))
         return self
 
     def consume(self):
@@ -41,7 +41,7 @@ class FakeSession:
 
     def execute_write(self, work):
         FakeDriver.managed += 1
-        return work(FakeTx(self.log))
+        return work(FakeTx(self.log, FakeDriver.managed))
 
 
 class FakeDriver:
@@ -97,44 +97,62 @@ def test_password_is_not_in_repr_str_or_logs(caplog, monkeypatch):
     assert caplog.text and PASSWORD not in caplog.text
 
 
-def test_load_is_batched_in_managed_transactions_with_parameters_only():
+def test_each_report_is_deleted_and_reloaded_in_one_transaction():
     driver = FakeDriver()
     FakeDriver.managed = 0
-    writer = Neo4jWriter(driver, database="angio", batch_size=2)
-    docs = [lad_doc("r1"), coordination_doc("r2")]
+    writer = Neo4jWriter(driver, database="angio", batch_size=8)
+    docs = [lad_doc("r1"), coordination_doc("r2"), lad_doc("r3")]
     counts = writer.load_documents(docs, SCHEMA, ps.RunInfo("run-1", RUN_DATE, "m"))
     assert set(driver.databases) == {"angio"}
-    assert FakeDriver.managed == len(driver.log)  # every statement in execute_write
-    statements = [s for s, _ in driver.log]
-    # deletes of the reports' earlier findings and mentions come before any MERGE
-    first_merge = next(i for i, s in enumerate(statements) if "MERGE" in s)
-    assert all("DETACH DELETE" in s for s in statements[:first_merge])
-    assert first_merge == 2  # two reports, one batch, two per-report labels
-    finding_batches = [p["rows"] for s, p in driver.log
-                       if s == gm.merge_node_statement(gm.FINDING)]
-    assert [len(b) for b in finding_batches] == [2, 2]
-    assert counts["Finding"] == 4
-    assert all(len(p.get("rows", [])) <= 2 for _, p in driver.log)
-    for statement in statements:  # no report text spliced into a statement
+    transactions: dict[int, list] = {}
+    for statement, parameters, number in driver.log:
+        transactions.setdefault(number, []).append((statement, parameters))
+    first, *per_reports = transactions.values()
+    # the coronary tree first, on its own: the same for every report
+    assert {s.split(":")[1].split(" ")[0] for s, _ in first} <= {"Artery", "Segment)-[r",
+                                                                   "Segment"}
+    # then batches of whole reports (<= 8 Finding + Mention rows, r1 has 9: alone), each
+    # deleting and reloading its reports inside one transaction
+    loaded = []
+    for statements in per_reports:
+        deletes = [p["report_ids"] for s, p in statements if "DETACH DELETE" in s]
+        first_merge = next(i for i, (s, _) in enumerate(statements) if "MERGE" in s)
+        assert all("DETACH DELETE" in s for s, _ in statements[:first_merge])
+        reports = [row["id"] for s, p in statements
+                   if s == gm.merge_node_statement(gm.REPORT) for row in p["rows"]]
+        assert deletes == [reports, reports]  # Finding and Mention of exactly these reports
+        findings = [row["report_id"] for s, p in statements
+                    if s == gm.merge_node_statement(gm.FINDING) for row in p["rows"]]
+        assert set(findings) <= set(reports)
+        loaded.append(reports)
+    assert loaded == [["r1"], ["r2"], ["r3"]]
+    assert counts["Finding"] == 6
+    assert all(len(p.get("rows", [])) <= 8 for _, p, _ in driver.log)
+    for statement, _, _ in driver.log:  # no report text spliced into a statement
         assert "前降支" not in statement and "狭窄" not in statement
 
 
 def test_schema_statements_are_idempotent_constraints_and_indexes():
     driver = FakeDriver()
     Neo4jWriter(driver).ensure_schema()
-    statements = [s for s, _ in driver.log]
+    statements = [s for s, _, _ in driver.log]
     assert all("IF NOT EXISTS" in s for s in statements)
     assert sum("IS UNIQUE" in s for s in statements) == len(gm.NODES)
     assert "FOR (n:Finding) REQUIRE n.id IS UNIQUE" in statements[3]
+    assert "FOR (n:Finding) ON (n.stenosis)" in " ".join(statements)
 
 
 def test_merge_statements_match_on_keys_and_set_every_property():
     st = gm.merge_node_statement(gm.FINDING)
     assert st.startswith("UNWIND $rows AS row MERGE (n:Finding {id: row.id}) SET ")
     assert all(f"n.{p.name} = row.{p.name}" in st for p in gm.FINDING.props[1:])
-    rel = gm.merge_rel_statement(gm.IN_VESSEL)
+    rel = gm.merge_rel_statement(gm.IN_ARTERY)
     assert rel == ("UNWIND $rows AS row MATCH (a:Finding {id: row.src}), "
-                   "(b:Vessel {name: row.dst}) MERGE (a)-[r:IN_VESSEL]->(b)")
+                   "(b:Artery {id: row.dst}) MERGE (a)-[r:IN_ARTERY]->(b)")
+    related = gm.merge_rel_statement(gm.RELATED)
+    assert "MERGE (a)-[r:RELATED {relation_id: row.relation_id}]->(b) SET r.relation = " in related
+    assert "r.relation_id =" not in related
+    assert "CAST(row.segments AS STRING[])" in gm.merge_node_statement(gm.FINDING, gm.LADYBUG)
     assert "CAST(row.percentage_low AS DOUBLE)" in gm.merge_node_statement(gm.FINDING,
                                                                           gm.LADYBUG)
 
