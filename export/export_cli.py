@@ -1,4 +1,5 @@
-"""`angiokg cypher | load-graph | export-neo4j | bulk-import`: the export room's commands."""
+"""`angiokg records | cypher | load-graph | export-neo4j | bulk-import`: the export room's
+commands."""
 
 from __future__ import annotations
 
@@ -210,7 +211,31 @@ def cmd_bulk_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_records(args: argparse.Namespace) -> int:
+    from export.annotated_records import write_annotated_run
+    from ingest.schema import load_schema
+
+    corpus = Path(args.corpus)
+    if not corpus.is_dir():
+        raise SystemExit(f"angiokg records: {corpus} is not a folder of brat .txt/.ann files")
+    result = write_annotated_run(corpus, args.out, load_schema(args.schema), run_id=args.run_id)
+    print(result.format(Path(args.out)))
+    return 0
+
+
 def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "records", help="records and report_summary Parquet from annotated brat files (no model)",
+        description="Build the key-value records and per-report summaries of an annotated "
+                    "corpus from its annotations, and write them (with the reports, entities "
+                    "and triples datasets) under OUT as one run, in the shape a model's run "
+                    "has. Reports that fail validation are quarantined rows of `reports`.")
+    p.add_argument("corpus", metavar="CORPUS", help="folder of brat .txt + .ann files")
+    p.add_argument("--out", required=True, help="root of the Parquet datasets")
+    p.add_argument("--run-id", help="name of the run's partition (default annotations-<UTC>)")
+    p.add_argument("--schema", help="annotation.conf (default: the bundled one)")
+    p.set_defaults(handler=cmd_records)
+
     p = subparsers.add_parser(
         "cypher", help="run a read-only query on the embedded graph (LadybugDB)",
         description="Run one read query (MATCH, OPTIONAL MATCH, WITH, UNWIND, WHERE, RETURN, "

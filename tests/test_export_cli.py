@@ -179,3 +179,40 @@ def test_table_aligns_wide_characters():
     table = export_cli.format_table(["vessel", "n"], [["前降支", 3], ["LM", None]])
     lines = table.splitlines()
     assert lines[2] == "前降支 | 3" and lines[3] == "LM     |" and lines[-1] == "(2 rows)"
+
+
+def test_records_from_an_annotated_corpus_without_a_model(tmp_path, capsys):
+    from annotate import report
+
+    from ingest.brat_writer import write_document
+
+    corpus = tmp_path / "corpus"
+    write_document(report("{v1:右冠状动脉}:{l1:开口}{d1:狭窄}{q1:50%}，{l2:近段}、{l3:中段}"
+                          "{d2:重度狭窄}。", "d1>v1 d2>v1 v1>l1 v1>l2 v1>l3 d1>q1", "a/r1"),
+                   corpus)
+    write_document(report("{v1:大隐静脉桥}{d1:闭塞}。", "d1>v1", "r2"), corpus)
+    (corpus / "bad.txt").write_text("前降支狭窄", encoding="utf-8")
+    (corpus / "bad.ann").write_text("T1\tBodyPart 0 3\t回旋支\n", encoding="utf-8")
+    assert run_cli(["records", str(corpus), "--out", str(tmp_path / "out"),
+                    "--run-id", "gold"]) == 0
+    out = capsys.readouterr().out
+    assert "3 reports (2 valid, 1 quarantined): 4 records; run gold" in out
+    assert "大隐静脉桥 (BodyPart) x1" in out and "coronary-synonyms.tsv" in out
+    records = ps.read_dataset(tmp_path / "out", ps.RECORDS).to_pylist()
+    got = sorted((r["report_id"], r["artery"] or "-", tuple(r["segments"]), r["finding"])
+                  for r in records)
+    assert got == [("a/r1", "RCA", ("1",), "狭窄"),
+                   ("a/r1", "RCA", ("1",), "重度狭窄"),
+                   ("a/r1", "RCA", ("2",), "重度狭窄"),
+                   ("r2", "-", (), "闭塞")]
+    assert {r["run_id"] for r in records} == {"gold"}
+    assert {r["model_version"] for r in records} == {None}
+    summary = ps.read_dataset(tmp_path / "out", ps.REPORT_SUMMARY).to_pandas()
+    assert sorted(summary["report_id"]) == ["a/r1", "r2"]
+    row = summary.set_index("report_id").loc["a/r1"]
+    assert (row.max_stenosis_rca, list(row.max_stenosis_rca_segments)) == (50.0, ["1"])
+    reports = ps.read_dataset(tmp_path / "out", ps.REPORTS).to_pandas().set_index("report_id")
+    assert reports.loc["bad", "status"] == "quarantined" and "bad.ann" in reports.loc["bad",
+                                                                                      "reason"]
+    # the same shape as a model's run: the graph loads it
+    assert run_cli(["load-graph", str(tmp_path / "out"), "--db", str(tmp_path / "g.lbug")]) == 0
