@@ -6,6 +6,13 @@
   classifies the candidate pairs of gold entities) that is the usual RC score; with predicted
   entities, a wrong span or type also makes the relation wrong. NoRelation is never a positive
   class: it is only the absence of a triple.
+- Records (the analysts' metric): the key-value records built from the predictions
+  (`ingest.records`, on predicted entities) against those built from the gold annotations of the
+  same reports, matched on (report, artery, segments, finding, stenosis, negated) as multisets.
+  An entity or triple F1 can be high while records are wrong (a Position to the wrong location
+  moves a finding to another segment). Per-field accuracy is measured on aligned pairs: a gold
+  and a predicted record about the same Degree span and the same BodyPart span (within one such
+  pair of mentions, those with equal segments first, then in text order).
 
 The metric functions are pure: documents in, counts and scores out. Offsets are the documents'
 own character offsets, so gold and predicted documents of one report compare directly.
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from ingest.document import Document
 from ingest.examples import DEFAULT_MAX_CHARS, candidate_pairs, document_examples
+from ingest.records import KeyValueRecord, records_from_document
 from ingest.schema import NO_RELATION, Schema
 
 EntityKey = tuple[str, int, int]  # type, start, end
@@ -160,6 +168,81 @@ def rc_confusion(
     return matrix
 
 
+RECORD_KEY = ("report_id", "artery", "segments", "finding", "stenosis", "negated")
+RECORD_FIELDS = ("artery", "segments", "finding", "stenosis", "negated", "percentage_text",
+                 "location_text", "dominance")
+
+
+@dataclass(frozen=True)
+class RecordScores:
+    overall: Prf
+    aligned: int  # gold records paired with a predicted one about the same mentions
+    field_accuracy: tuple[tuple[str, float], ...]  # in RECORD_FIELDS order
+
+    @property
+    def f1(self) -> float:
+        return self.overall.f1
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.overall.to_dict(), "matched_on": list(RECORD_KEY),
+                "aligned": self.aligned, "field_accuracy": dict(self.field_accuracy)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object] | None) -> RecordScores:
+        values = values or {}
+        accuracy = values.get("field_accuracy") or {}
+        aligned = values.get("aligned") or 0
+        return cls(Prf.from_dict(values),
+                   int(aligned) if isinstance(aligned, int | float | str) else 0,
+                   tuple((str(k), float(v)) for k, v in accuracy.items())
+                   if isinstance(accuracy, Mapping) else ())
+
+
+def _key(record: KeyValueRecord) -> tuple:
+    return tuple(getattr(record, name) for name in RECORD_KEY)
+
+
+def _anchor(record: KeyValueRecord) -> tuple:
+    return (record.report_id, record.degree_start, record.degree_end, record.vessel_start,
+            record.vessel_end)
+
+
+def _aligned(gold: Sequence[KeyValueRecord], predicted: Sequence[KeyValueRecord]
+             ) -> list[tuple[KeyValueRecord, KeyValueRecord]]:
+    by_anchor: dict[tuple, list[KeyValueRecord]] = {}
+    for p in predicted:
+        by_anchor.setdefault(_anchor(p), []).append(p)
+    pairs = []
+    for g in gold:
+        candidates = by_anchor.get(_anchor(g))
+        if not candidates:
+            continue
+        same = next((p for p in candidates if p.segments == g.segments), candidates[0])
+        candidates.remove(same)
+        pairs.append((g, same))
+    return pairs
+
+
+def score_records(gold: Iterable[Document], predicted: Iterable[Document], schema: Schema
+                  ) -> RecordScores:
+    """Record P/R/F1 (multisets of record keys) and per-field accuracy on aligned pairs."""
+
+    def records(documents: Iterable[Document]) -> list[KeyValueRecord]:
+        return [r for d in documents
+                for r in records_from_document(d, schema, model_version=None, run_id=None)]
+
+    g, p = records(gold), records(predicted)
+    g_keys, p_keys = Counter(map(_key, g)), Counter(map(_key, p))
+    tp = sum((g_keys & p_keys).values())
+    overall = Prf(tp, sum(p_keys.values()) - tp, sum(g_keys.values()) - tp)
+    pairs = _aligned(g, p)
+    accuracy = tuple(
+        (name, sum(getattr(a, name) == getattr(b, name) for a, b in pairs) / len(pairs)
+         if pairs else 0.0)
+        for name in RECORD_FIELDS)
+    return RecordScores(overall, len(pairs), accuracy)
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
     """The paper's scores of one model on one split. A new score is a field with a default;
@@ -171,13 +254,14 @@ class EvaluationReport:
     rc_predicted: Scores
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     documents: int = 0
+    records: RecordScores = field(default_factory=lambda: RecordScores(Prf(), 0, ()))
 
-    TASKS = ("ner", "rc_gold", "rc_predicted")
+    TASKS = ("ner", "rc_gold", "rc_predicted")  # the paper's; records are scored apart
 
     def to_dict(self) -> dict[str, object]:
         return {"documents": self.documents, "ner": self.ner.to_dict(),
                 "rc_gold": self.rc_gold.to_dict(), "rc_predicted": self.rc_predicted.to_dict(),
-                "rc_confusion": self.confusion}
+                "records": self.records.to_dict(), "rc_confusion": self.confusion}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> EvaluationReport:
@@ -187,16 +271,18 @@ class EvaluationReport:
 
         confusion = values.get("rc_confusion") or {}
         documents = values.get("documents") or 0
+        records = values.get("records")
         return cls(scores("ner"), scores("rc_gold"), scores("rc_predicted"),
                    dict(confusion) if isinstance(confusion, Mapping) else {},
-                   int(documents) if isinstance(documents, int | float | str) else 0)
+                   int(documents) if isinstance(documents, int | float | str) else 0,
+                   RecordScores.from_dict(records if isinstance(records, Mapping) else None))
 
     def task(self, name: str) -> Scores:
         return getattr(self, name)
 
     def summary(self) -> dict[str, float]:
         return {"ner_f1": self.ner.f1, "rc_gold_f1": self.rc_gold.f1,
-                "rc_predicted_f1": self.rc_predicted.f1}
+                "rc_predicted_f1": self.rc_predicted.f1, "records_f1": self.records.f1}
 
 
 def evaluate_documents(
@@ -212,6 +298,7 @@ def evaluate_documents(
         rc_predicted=score_rc(gold, predicted, schema),
         confusion=rc_confusion(gold, predicted_on_gold, schema, max_chars),
         documents=len(gold),
+        records=score_records(gold, predicted, schema),
     )
 
 
@@ -234,12 +321,24 @@ def format_confusion(matrix: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines)
 
 
+def format_records(scores: RecordScores) -> str:
+    o = scores.overall
+    lines = ["Records (matched on " + ", ".join(RECORD_KEY) + "; predicted entities)",
+             f"{'':<14}{'P':>8}{'R':>8}{'F1':>8}{'gold':>7}{'pred':>7}",
+             f"{'records':<14}{100 * o.precision:8.2f}{100 * o.recall:8.2f}{100 * o.f1:8.2f}"
+             f"{o.tp + o.fn:7d}{o.tp + o.fp:7d}",
+             f"per-field accuracy on {scores.aligned} aligned pairs (same Degree and BodyPart "
+             "spans): " + ", ".join(f"{n} {100 * a:.2f}" for n, a in scores.field_accuracy)]
+    return "\n".join(lines)
+
+
 def format_report(report: EvaluationReport) -> str:
     return "\n\n".join([
         f"{report.documents} documents",
         format_scores("NER (exact type, start, end)", report.ner),
         format_scores("RC with gold entities", report.rc_gold),
         format_scores("RC with predicted entities", report.rc_predicted),
+        format_records(report.records),
         format_confusion(report.confusion),
     ])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from extraction.evaluate import EvaluationReport, Prf, Scores
+from extraction.evaluate import RECORD_KEY, EvaluationReport, Prf, RecordScores, Scores
 from ingest.atomic import atomic_path
 from pipeline.summary import RunSummary
 
@@ -73,6 +73,13 @@ def evaluation_markdown(report: EvaluationReport) -> str:
             lines += [f"| {name} | " + " | ".join(_prf_cells(prf)) + " |"
                       for name, prf in sorted(value.per_type)]
             lines.append("")
+        elif isinstance(value, RecordScores):
+            lines += [f"## {item.name} (matched on {', '.join(RECORD_KEY)})", "",
+                      "| | precision | recall | f1 | support |", "|---|---|---|---|---|",
+                      "| **records** | " + " | ".join(_prf_cells(value.overall)) + " |", "",
+                      f"Per-field accuracy on {value.aligned} aligned pairs: "
+                      + ", ".join(f"{name} {_fmt(acc)}" for name, acc in value.field_accuracy),
+                      ""]
         elif isinstance(value, int | float | str):
             facts.append(f"- **{item.name}**: {_fmt(value)}")
     return "\n".join(lines + facts) + "\n"
@@ -82,7 +89,7 @@ def publish_evaluation(report: EvaluationReport, model_dir: Path) -> None:
     create_markdown_artifact(
         markdown=f"Model: `{model_dir}`\n\n" + evaluation_markdown(report),
         key="angiokg-evaluation",
-        description="NER and relation P/R/F1 on the test split, overall and per type.",
+        description="NER, relation and record P/R/F1 on the test split, overall and per type.",
     )
 
 

@@ -22,6 +22,8 @@ EVALUATION = EvaluationReport.from_dict({
             "per_type": {"Degree": {"precision": 1.0, "recall": 0.25, "f1": 0.4, "tp": 1,
                                     "fp": 0, "fn": 3}}},
     "rc_gold": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "tp": 9, "fp": 1, "fn": 1},
+    "records": {"tp": 3, "fp": 1, "fn": 0, "aligned": 4,
+                "field_accuracy": {"artery": 1.0, "segments": 0.75}},
     "a_score_from_the_future": {"tp": 1},
 })
 
@@ -45,6 +47,9 @@ def test_summary_row_has_every_count_and_zero_for_missing_ones():
 
 def test_evaluation_markdown_has_a_table_per_task_with_micro_and_per_type_rows():
     text = artifacts.evaluation_markdown(EVALUATION)
+    assert "## records (matched on report_id, artery, segments" in text
+    assert "| **records** | 0.750 | 1.000 | 0.857 | 3 |" in text
+    assert "Per-field accuracy on 4 aligned pairs: artery 1.000, segments 0.750" in text
     assert "## ner" in text and "## rc_gold" in text
     assert "| **all (micro)** | 1.000 | 0.500 | 0.667 | 8 |" in text  # support = tp + fn
     assert "| Degree | 1.000 | 0.250 | 0.400 | 4 |" in text

@@ -110,3 +110,32 @@ def test_a_report_written_before_a_score_existed_still_reads():
                                       "a_later_score": {"f1": 1.0}})
     assert old.documents == 3 and old.ner.recall == 0.5
     assert old.rc_gold.f1 == 0.0 and old.rc_gold.per_type == ()
+
+
+def test_record_scores_match_on_the_analysts_key_and_align_pairs_by_mentions():
+    from annotate import report
+
+    first = "{v1:右冠状动脉}:{l1:开口}{d1:狭窄}{q1:50%}，{l2:近段}、{l3:中段}{d2:重度狭窄}。"
+    second = "{v1:前降支}{l1:近段}{d1:狭窄}{q1:80%}"
+    gold = [report(first, "d1>v1 d2>v1 v1>l1 v1>l2 v1>l3 d1>q1", "a"),
+            report(second, "d1>v1 v1>l1 d1>q1", "b")]
+    # The model misses one Position in each report: every entity right, 7 of 9 triples right.
+    predicted = [report(first, "d1>v1 d2>v1 v1>l1 v1>l2 d1>q1", "a"),
+                 report(second, "d1>v1 d1>q1", "b")]
+    result = evaluate_documents(gold, predicted, predicted, SCHEMA)
+    records = result.records
+    # gold: RCA1 狭窄, RCA1 重度, RCA2 重度, LAD6 狭窄; predicted: RCA1 狭窄, RCA1 重度, LAD- 狭窄
+    assert (records.overall.tp, records.overall.fp, records.overall.fn) == (2, 1, 2)
+    assert result.ner.f1 == 1.0 and result.rc_predicted.f1 > 0.85 > records.f1
+    assert records.aligned == 3  # RCA2 重度 has no predicted record left to pair with
+    accuracy = dict(records.field_accuracy)
+    assert accuracy["segments"] == 2 / 3 and accuracy["artery"] == 1.0
+    assert accuracy["stenosis"] == 1.0 and accuracy["location_text"] == 2 / 3
+    data = result.to_dict()["records"]
+    assert data["matched_on"] == ["report_id", "artery", "segments", "finding", "stenosis",
+                                  "negated"]
+    assert data["field_accuracy"]["segments"] == 2 / 3 and data["fn"] == 2
+    assert result.summary()["records_f1"] == records.f1
+    assert "Records (matched on report_id, artery, segments" in format_report(result)
+    # and the records' scores read back from the JSON with the rest
+    assert EvaluationReport.from_dict(json.loads(json.dumps(result.to_dict()))) == result
