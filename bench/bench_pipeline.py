@@ -11,7 +11,8 @@ Stages, each in its own table:
 2. training sentences per second (`fit`, the loop of `angiokg train`);
 3. extraction of data/sample/archive through `pipeline.run.run` (as `angiokg extract`), full and
    NER-only, and their ratio;
-4. the four Parquet datasets through the sink;
+4. the Parquet datasets through the sink (with `--baseline CHECKOUT`, beside that checkout's
+   sink, each in its own process, taking turns);
 5. the embedded graph: bulk COPY vs UNWIND MERGE;
 6. per-stage wall time and the process's peak RSS.
 Repetitions of the variants compared take turns (interleaved) and the tables give medians,
@@ -39,7 +40,14 @@ from pipeline_model import (
     gold_document,
     training_rows,
 )
-from pipeline_store import GRAPH_HEADER, PARQUET_HEADER, graph_rows, parquet_rows
+from pipeline_store import (
+    COMPARE_HEADER,
+    GRAPH_HEADER,
+    PARQUET_HEADER,
+    compare_sink_rows,
+    graph_rows,
+    parquet_rows,
+)
 from transformers import BertModel
 
 from extraction.bert_factory import pick_device
@@ -133,15 +141,22 @@ def parquet_section(b: Bench) -> tuple[str, list[str]]:
     rows = parquet_rows(b.gold, load_schema(), b.work, b.args.repeats)
     notes = [f"the {len(b.gold)} reports with their gold entities and relations, in shards "
              f"of {DEFAULT_SHARD_REPORTS} reports; median of {b.args.repeats}"]
-    return markdown_table(PARQUET_HEADER, rows), notes
+    table = markdown_table(PARQUET_HEADER, rows)
+    if b.args.baseline:
+        compared = compare_sink_rows(b.gold, Path(b.args.baseline), b.work, b.args.repeats)
+        table += "\n\n" + markdown_table(COMPARE_HEADER, compared)
+        new, old = (float(r[5].replace(",", "")) for r in compared)
+        notes.append(f"side by side, each sink in a fresh process, taking turns, median of "
+                     f"{b.args.repeats}: this checkout / baseline reports/s = {new / old:.2f}")
+    return table, notes
 
 
 def graph_section(b: Bench) -> tuple[str, list[str]]:
     merge = b.args.merge_reports
     rows = graph_rows(b.gold, load_schema(), b.work, b.args.repeats, merge)
     notes = ["LadybugStore.load_graph into a fresh database (made untimed) from the graph "
-             "tables of stage 4's run; bulk COPY still upserts Report, Vessel and Segment "
-             f"nodes row-wise; median of {b.args.repeats}, the two taking turns"]
+             "tables of stage 4's run; bulk COPY still upserts Report nodes and the coronary "
+             f"tree row-wise; median of {b.args.repeats}, the two taking turns"]
     if merge < len(b.gold):
         notes.append(f"UNWIND MERGE loads the first {merge} reports only (edges/s either way)")
     return markdown_table(GRAPH_HEADER, rows), notes
@@ -210,6 +225,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rc-sentences", type=int, default=None, help="stage 1 (default 8)")
     parser.add_argument("--literal-pairs", type=int, default=None,
                         help="stage 1: pairs literal is timed on, then scaled (default 120)")
+    parser.add_argument("--baseline", default=None, metavar="CHECKOUT",
+                        help="stage 4: also time this checkout's sink (e.g. `git archive` of "
+                             "main into a folder), side by side")
     parser.add_argument("--work", default=None, help="folder for temporary files (default: "
                                                      "the system's temp folder)")
     args = parser.parse_args(argv)

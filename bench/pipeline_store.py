@@ -1,5 +1,5 @@
-"""bench_pipeline's storage stages: the four Parquet datasets through the sink, and the embedded
-graph loaded by bulk COPY vs UNWIND MERGE.
+"""bench_pipeline's storage stages: the Parquet datasets through the sink (optionally beside an
+older checkout's sink), and the embedded graph loaded by bulk COPY vs UNWIND MERGE.
 
 Input: the archive's reports with their gold entities and relations (what a perfect model would
 extract), so row and edge counts are the realistic ones.
@@ -8,12 +8,16 @@ extract), so row and edge counts are the realistic ones.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import pickle
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from common import interleaved, medians
+from common import REPO, interleaved, medians
 
 from export import graph_model as gm
 from export import parquet_sink as ps
@@ -25,11 +29,12 @@ from pipeline.defaults import DEFAULT_SHARD_REPORTS
 
 RUN = ps.RunInfo("bench", dt.date(2026, 1, 1), "bench-gold")
 PARQUET_HEADER = ("what", "rows", "s", "rows/s", "rows per dataset")
+COMPARE_HEADER = ("sink", "reports", "rows", "s", "rows/s", "reports/s", "rows per dataset")
 GRAPH_HEADER = ("load", "reports", "nodes", "edges", "s", "edges/s")
 
 
 def write_run(root: Path, documents: Sequence[Document], schema: Schema) -> dict[str, int]:
-    """The documents as one run of the four datasets, through the sink in shards of
+    """The documents as one run of every dataset, through the sink in shards of
     DEFAULT_SHARD_REPORTS reports as `angiokg extract` writes them; rows per dataset."""
     rows = dict.fromkeys(ps.DATASETS, 0)
     shutil.rmtree(root, ignore_errors=True)
@@ -87,3 +92,34 @@ def graph_rows(documents: Sequence[Document], schema: Schema, work: Path, repeat
         rows.append([name, f"{tables[gm.REPORT.label].num_rows:,}", f"{nodes:,}", f"{edges:,}",
                      f"{seconds[name]:.2f}", f"{edges / seconds[name]:,.0f}"])
     return rows
+
+
+def compare_sink_rows(documents: Sequence[Document], baseline: Path, work: Path, repeats: int
+                      ) -> list[list[object]]:
+    """Stage 4 with this checkout's sink and with `baseline`'s, each in a fresh process
+    (bench/sink_worker.py), taking turns `repeats` times on the same pickled documents; the
+    rows give medians. The rows per dataset differ where the two sinks write different
+    datasets, so reports/s is the rate to compare."""
+    pickled = work / "documents.pickle"
+    pickled.write_bytes(pickle.dumps(list(documents)))
+    checkouts = {"this checkout": REPO, f"baseline {baseline}": baseline}
+    times: dict[str, list[float]] = {name: [] for name in checkouts}
+    rows: dict[str, dict[str, int]] = {}
+    for _ in range(repeats):
+        for name, checkout in checkouts.items():
+            out = work / "sink-compare"
+            shutil.rmtree(out, ignore_errors=True)
+            done = subprocess.run(
+                [sys.executable, str(REPO / "bench" / "sink_worker.py"), str(checkout),
+                 str(pickled), str(out)], check=True, capture_output=True, text=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            times[name].append(result["seconds"])
+            rows[name] = result["rows"]
+    seconds = medians(times)
+    table = []
+    for name in checkouts:
+        total = sum(rows[name].values())
+        table.append([name, f"{len(documents):,}", f"{total:,}", f"{seconds[name]:.2f}",
+                      f"{total / seconds[name]:,.0f}", f"{len(documents) / seconds[name]:,.0f}",
+                      ", ".join(f"{k} {v:,}" for k, v in rows[name].items())])
+    return table

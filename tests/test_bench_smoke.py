@@ -68,3 +68,19 @@ def test_quick_pipeline_benchmark_prints_every_table_with_positive_rates():
 
     assert len(tables["6"]) == 5
     assert all(_number(r["peak RSS so far (MiB)"]) > 0 for r in tables["6"])
+
+
+@pytest.mark.slow
+def test_stage_four_beside_a_baseline_checkout_times_both_sinks_on_the_same_documents(
+        tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    from pipeline_store import compare_sink_rows
+
+    from ingest.generator import generate_report
+
+    documents = [generate_report(i, seed=3) for i in range(6)]
+    rows = compare_sink_rows(documents, REPO, tmp_path, repeats=1)
+    assert [r[0] for r in rows] == ["this checkout", f"baseline {REPO}"]
+    assert rows[0][1:3] == rows[1][1:3] and rows[0][1] == "6"  # same reports, same rows
+    assert rows[0][6] == rows[1][6] and "report_summary 6" in rows[0][6]
+    assert all(_number(r[5]) > 0 for r in rows)
