@@ -42,7 +42,7 @@ def sigkill_when(proc: subprocess.Popen, reached: Callable[[], bool], *, timeout
 PUBLISH_MOMENTS = (
     "summary-written",       # _runs/<id>.json written, commit not started
     "journal-written",       # COMMIT journal written, no dataset renamed
-    "rename-2",              # between the per-dataset renames: 1 of 4 in place
+    "rename-2",              # between the per-dataset renames: 1 of 5 in place
     "rename-3",
     "rename-4",
     "renamed-not-listed",    # every partition in place, the run not in _published.json
