@@ -35,7 +35,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -196,10 +195,16 @@ def triple_rows(document: Document, run: RunInfo) -> list[dict]:
     return rows
 
 
+def _fields(record: object) -> dict:
+    """A dataclass's fields as a new dict: a shallow copy, not `asdict`, which deep-copies
+    every value and was half the time of building a shard's tables."""
+    return dict(vars(record))
+
+
 def record_rows(records: Iterable[KeyValueRecord]) -> list[dict]:
     rows = []
     for r in records:
-        row = asdict(r)
+        row = _fields(r)
         row.pop("run_id")  # in the partition path
         row["finding_id"] = r.finding_id
         rows.append(row)
@@ -207,7 +212,7 @@ def record_rows(records: Iterable[KeyValueRecord]) -> list[dict]:
 
 
 def summary_rows(summaries: Iterable[ReportSummary]) -> list[dict]:
-    return [asdict(s) for s in summaries]
+    return [_fields(s) for s in summaries]
 
 
 def document_tables(

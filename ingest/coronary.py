@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class CoronaryTableError(ValueError):
     """A line of a coronary data file could not be understood; the message names file and line."""
 
 
+@functools.lru_cache(maxsize=65536)  # reports repeat a few hundred spellings millions of times
 def spelling_key(text: str) -> str:
     """What spellings are compared by: NFKC (full-width forms fold), no surrounding white space,
     case-insensitive (LCx = LCX)."""
@@ -111,6 +112,8 @@ class CoronaryTree:
     cues: Mapping[str, tuple[str, ...]]  # cue kind -> spellings (NFKC)
     finding_words: Mapping[str, tuple[str, ...]]  # stenosis / never -> words
     occlusions: tuple[tuple[str, float], ...]  # longest word first
+    _segments: dict[tuple[str, str], tuple[Segment, ...]] = field(
+        default_factory=dict, repr=False)  # (artery, tree dominance) -> its segments, memoised
 
     # --- spellings -----------------------------------------------------------------------
 
@@ -145,9 +148,11 @@ class CoronaryTree:
     def segments_of(self, artery: str | None, dominance: str) -> tuple[Segment, ...]:
         if artery is None:
             return ()
-        tree_dominance = effective_dominance(dominance)
-        return tuple(s for s in self.segments
-                     if s.artery == artery and s.dominance in (None, tree_dominance))
+        key = (artery, effective_dominance(dominance))
+        if key not in self._segments:
+            self._segments[key] = tuple(s for s in self.segments
+                                        if s.artery == artery and s.dominance in (None, key[1]))
+        return self._segments[key]
 
     def segment_ids(self, artery: str | None, place: Place | None, dominance: str
                     ) -> tuple[str, ...]:
@@ -177,17 +182,24 @@ class CoronaryTree:
 
     # --- cues and stenosis ---------------------------------------------------------------
 
+    # Cue words are matched as written (they are CJK words and punctuation, which NFKC leaves
+    # alone), so a long text is never normalised just to look at its end.
+
+    @property
+    def cue_reach(self) -> int:
+        """How far before a point a cue ending there can start (white space allowed)."""
+        return max((len(c) for cues in self.cues.values() for c in cues), default=0) + 8
+
     def is_cue(self, kind: str, text: str) -> bool:
         """`text` (white space aside) is exactly one of the cue words of `kind`."""
-        return unicodedata.normalize("NFKC", text).strip() in self.cues.get(kind, ())
+        return text.strip() in self.cues.get(kind, ())
 
     def ends_with_cue(self, kind: str, text: str) -> bool:
-        tail = unicodedata.normalize("NFKC", text).rstrip()
+        tail = text.rstrip()
         return any(tail.endswith(cue) for cue in self.cues.get(kind, ()))
 
     def has_cue(self, kind: str, text: str) -> bool:
-        norm = unicodedata.normalize("NFKC", text)
-        return any(cue in norm for cue in self.cues.get(kind, ()))
+        return any(cue in text for cue in self.cues.get(kind, ()))
 
     def stenosis(self, finding: str, percentages: Sequence[PercentageRange], *, negated: bool,
                  systolic: bool) -> float | None:
@@ -314,8 +326,7 @@ def _load_synonyms(path: Path, arteries: Mapping[str, Artery]) -> dict[str, dict
                                          f"number, got {value!r}") from None
         else:
             raise CoronaryTableError(f"{where}: kind {kind!r} is not one of {SYNONYM_KINDS}")
-        key = spelling_key(spelling) if kind in ("artery", "location", "dominance") else (
-            unicodedata.normalize("NFKC", spelling))
+        key = spelling_key(spelling) if kind in ("artery", "location", "dominance") else spelling
         if tables[kind].get(key, parsed) != parsed:
             raise CoronaryTableError(f"{where}: {kind} {spelling!r} is already given as "
                                      f"{tables[kind][key]!r}; keep one line per spelling")

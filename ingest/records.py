@@ -164,7 +164,8 @@ def _scopes(text: str, located: list[tuple[Relation, Entity]], tree: CoronaryTre
         if gap is not None and tree.is_cue("list", gap):
             continue
         start = members[0].locations[0][1].start
-        scopes.append(_Scope(tuple(members), start, tree.ends_with_cue("backward", text[:start])))
+        before = text[max(0, start - tree.cue_reach):start]
+        scopes.append(_Scope(tuple(members), start, tree.ends_with_cue("backward", before)))
         members = []
     return scopes
 

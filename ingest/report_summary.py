@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.coronary import TERRITORIES, CoronaryTree, default_tree
+from ingest.coronary import TERRITORIES, CoronaryTree, Dominance, default_tree
 from ingest.document import Document
 from ingest.records import KeyValueRecord
 
@@ -66,7 +66,9 @@ def report_summary(document: Document, records: Sequence[KeyValueRecord], *,
                    model_version: str | None, tree: CoronaryTree | None = None) -> ReportSummary:
     """The summary of one report from its records (`records_from_document`)."""
     tree = tree or default_tree()
-    dominance = tree.dominance(document.text)
+    # The records carry the report's dominance; read it from the text only when there is none.
+    dominance = (Dominance(records[0].dominance, records[0].dominance_assumed) if records
+                 else tree.dominance(document.text))
     maxima = territory_maxima(records, tree)
 
     def at_least(territory: str, threshold: float) -> bool:
