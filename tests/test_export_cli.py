@@ -90,9 +90,9 @@ def test_the_graph_is_opened_read_only_as_a_second_guard(graph):
 
     with LadybugStore(graph, read_only=True) as store, pytest.raises(RuntimeError,
                                                                       match="read-only"):
-        store.query("CREATE (:Vessel {name: 'x'})")
+        store.query("CREATE (:Artery {id: 'x'})")
     with LadybugStore(graph, read_only=True) as store:
-        assert store.query("MATCH (v:Vessel {name: 'x'}) RETURN v").rows == ()
+        assert store.query("MATCH (a:Artery {id: 'x'}) RETURN a").rows == ()
 
 
 def test_a_write_query_is_refused_and_the_graph_is_unchanged(graph, capsys):
@@ -114,7 +114,7 @@ def test_parameters_are_text_unless_typed(graph, capsys):
 
 
 def test_named_query_parameter_takes_the_type_of_its_default(graph, capsys):
-    assert run_cli(["cypher", "--named", "severe-proximal-lad", "--param", "min_percent=85",
+    assert run_cli(["cypher", "--named", "severe-proximal-lad", "--param", "min_stenosis=85",
                     "--db", graph]) == 0
     assert capsys.readouterr().out.splitlines()[2:] == ["123", "(1 row)"]
 
@@ -131,7 +131,7 @@ def test_named_query_parameter_takes_the_type_of_its_default(graph, capsys):
     (["MATCH (r:Report) WHERE r.id = $id RETURN r"], "uses $id but no --param id"),
     (["RETURN 1 AS one", "--param", "id=1"], "has no $id"),
     (["--named", "severe-proximal-lad", "--param", "vesel=回旋支"], "has no $vesel"),
-    (["--named", "severe-proximal-lad", "--param", "min_percent=lots"], "could not convert"),
+    (["--named", "severe-proximal-lad", "--param", "min_stenosis=lots"], "could not convert"),
     (["RETURN 1", "--named", "negated-per-report"], "not both"),
     ([], "give a Cypher query"),
     (["--named", "no-such-query"], "invalid choice"),
