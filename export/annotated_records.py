@@ -29,13 +29,15 @@ class AnnotatedRun:
     run: ps.RunInfo
     reports: int = 0
     quarantined: int = 0
+    unannotated: int = 0  # a .txt without .ann: a valid report, with no annotations to read
     records: int = 0
     unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def format(self, out: Path) -> str:
-        lines = [f"{self.reports} reports ({self.reports - self.quarantined} valid, "
-                 f"{self.quarantined} quarantined): {self.records} records; run {self.run.run_id}"
-                 f" in {out} ({', '.join(ps.DATASETS)})"]
+        unannotated = f", {self.unannotated} without .ann" if self.unannotated else ""
+        lines = [f"{self.reports} reports ({self.reports - self.quarantined} valid"
+                 f"{unannotated}, {self.quarantined} quarantined): {self.records} records; run "
+                 f"{self.run.run_id} in {out} ({', '.join(ps.DATASETS)})"]
         if self.unmapped:
             shown = ", ".join(f"{text} ({kind}) x{n}"
                               for (kind, text), n in self.unmapped.most_common(10))
@@ -48,7 +50,10 @@ class AnnotatedRun:
 def _outcome(report: LoadedReport) -> ReportOutcome:
     source = str(report.txt_path or report.ann_path)
     if report.status == VALID:
-        return ReportOutcome(report.report_id, "ok", None, source)
+        unannotated = report.document is not None and not report.document.annotated
+        return ReportOutcome(report.report_id, "ok",
+                             "no .ann beside it: not annotated, so no records" if unannotated
+                             else None, source)
     reason = "; ".join(f.format() for f in report.errors) or "not readable"
     return ReportOutcome(report.report_id, "quarantined", reason, source)
 
@@ -71,6 +76,7 @@ def write_annotated_run(corpus: str | Path, out: str | Path, schema: Schema, *,
         ps.write_shard(out, run, f"{result.reports // SHARD_REPORTS:05d}", tables)
         result.reports += len(shard)
         result.quarantined += len(shard) - len(documents)
+        result.unannotated += sum(not d.annotated for d in documents)
         result.records += tables[ps.RECORDS].num_rows
         for document in documents:
             result.unmapped.update(unmapped_spellings(document))

@@ -192,11 +192,12 @@ def test_records_from_an_annotated_corpus_without_a_model(tmp_path, capsys):
                    corpus)
     write_document(report("{v1:大隐静脉桥}{d1:闭塞}。", "d1>v1", "r2"), corpus)
     (corpus / "bad.txt").write_text("前降支狭窄", encoding="utf-8")
+    (corpus / "todo.txt").write_text("回旋支狭窄50%。", encoding="utf-8")
     (corpus / "bad.ann").write_text("T1\tBodyPart 0 3\t回旋支\n", encoding="utf-8")
     assert run_cli(["records", str(corpus), "--out", str(tmp_path / "out"),
                     "--run-id", "gold"]) == 0
     out = capsys.readouterr().out
-    assert "3 reports (2 valid, 1 quarantined): 4 records; run gold" in out
+    assert "4 reports (3 valid, 1 without .ann, 1 quarantined): 4 records; run gold" in out
     assert "大隐静脉桥 (BodyPart) x1" in out and "coronary-synonyms.tsv" in out
     records = ps.read_dataset(tmp_path / "out", ps.RECORDS).to_pylist()
     got = sorted((r["report_id"], r["artery"] or "-", tuple(r["segments"]), r["finding"])
@@ -208,11 +209,12 @@ def test_records_from_an_annotated_corpus_without_a_model(tmp_path, capsys):
     assert {r["run_id"] for r in records} == {"gold"}
     assert {r["model_version"] for r in records} == {None}
     summary = ps.read_dataset(tmp_path / "out", ps.REPORT_SUMMARY).to_pandas()
-    assert sorted(summary["report_id"]) == ["a/r1", "r2"]
+    assert sorted(summary["report_id"]) == ["a/r1", "r2", "todo"]
     row = summary.set_index("report_id").loc["a/r1"]
     assert (row.max_stenosis_rca, list(row.max_stenosis_rca_segments)) == (50.0, ["1"])
     reports = ps.read_dataset(tmp_path / "out", ps.REPORTS).to_pandas().set_index("report_id")
     assert reports.loc["bad", "status"] == "quarantined" and "bad.ann" in reports.loc["bad",
                                                                                       "reason"]
+    assert reports.loc["todo", "status"] == "ok" and "no .ann" in reports.loc["todo", "reason"]
     # the same shape as a model's run: the graph loads it
     assert run_cli(["load-graph", str(tmp_path / "out"), "--db", str(tmp_path / "g.lbug")]) == 0
