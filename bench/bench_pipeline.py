@@ -5,6 +5,7 @@
     .venv/bin/python bench/bench_pipeline.py --reports 500        # part of the archive
     .venv/bin/python bench/bench_pipeline.py --model-dir MODEL    # a trained model's entities
     .venv/bin/python bench/bench_pipeline.py --device cuda        # bf16 autocast on the GPU
+    .venv/bin/python bench/bench_pipeline.py --stages 4 --baseline OLD   # stage 4, old vs new
 
 Stages, each in its own table:
 1. relation classification of all entity pairs: literal / batched / exact (bench_rc.measure);
@@ -187,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-", dir=args.work) as work:
         bench = Bench(args, device, Path(work), reports, [gold_document(p) for p in reports])
         for title, section in SECTIONS:
+            if title.split(".", 1)[0] not in args.stages:
+                continue
             began = time.perf_counter()
             table, notes = section(bench)
             stages.append([title.split(" ", 1)[1], f"{time.perf_counter() - began:.1f}",
@@ -225,6 +228,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rc-sentences", type=int, default=None, help="stage 1 (default 8)")
     parser.add_argument("--literal-pairs", type=int, default=None,
                         help="stage 1: pairs literal is timed on, then scaled (default 120)")
+    parser.add_argument("--stages", default="1,2,3,4,5",
+                        help="the stages to run, comma-separated (default all; stage 3 "
+                             "without --model-dir needs stage 2's model)")
     parser.add_argument("--baseline", default=None, metavar="CHECKOUT",
                         help="stage 4: also time this checkout's sink (e.g. `git archive` of "
                              "main into a folder), side by side")
@@ -241,6 +247,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.profile = "tiny" if quick else "default"
+    args.stages = {s.strip() for s in args.stages.split(",")}
     args.argv = sys.argv[1:] if argv is None else argv
     return args
 

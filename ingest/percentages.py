@@ -13,6 +13,7 @@ Conventions (documented in docs/parquet-schemas.md):
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def _strip_any(text: str, suffixes: tuple[str, ...], *, prefix: bool) -> tuple[s
     return text, False
 
 
+@functools.lru_cache(maxsize=4096)  # a few hundred distinct texts recur across an archive
 def parse_percentage(text: str | None) -> PercentageRange:
     """The numeric range a Quantifier's text states; (None, None) when it states none."""
     if not text:

@@ -37,7 +37,7 @@ from ingest.sentences import sentence_boundaries
 logger = logging.getLogger(__name__)
 
 # Where a clause ends, for "written after 收缩期": the cue's reach stops at the next clause.
-_CLAUSE_ENDS = frozenset("，,；;。\r\n")
+_CLAUSE_ENDS = tuple("，,；;。\r\n")
 # How the texts of a record's several locations or percentages are joined in one column.
 TEXT_JOINER = "、"
 
@@ -110,9 +110,11 @@ def _min_confidence(relations: Iterable[Relation]) -> float | None:
     return min(values) if values else None
 
 
-def _sentence_of(text: str, bounds: list[tuple[int, int]], offset: int) -> tuple[int, str]:
-    """Start and text of the sentence holding `offset` (the whole text if none does)."""
-    k = bisect_right([s for s, _ in bounds], offset) - 1
+def _sentence_of(text: str, bounds: list[tuple[int, int]], starts: list[int], offset: int
+                 ) -> tuple[int, str]:
+    """Start and text of the sentence holding `offset` (the whole text if none does);
+    `starts` are the bounds' starts."""
+    k = bisect_right(starts, offset) - 1
     if k >= 0 and offset < bounds[k][1]:
         start, end = bounds[k]
         return start, text[start:end]
@@ -188,9 +190,7 @@ def _scope_of(text: str, scopes: Sequence[_Scope], offset: int) -> _Scope | None
 
 
 def _clause_prefix(text: str, offset: int) -> str:
-    start = offset
-    while start > 0 and text[start - 1] not in _CLAUSE_ENDS:
-        start -= 1
+    start = max(text.rfind(c, 0, offset) for c in _CLAUSE_ENDS) + 1
     return text[start:offset]
 
 
@@ -234,6 +234,7 @@ def records_from_document(
 
     dominance = tree.dominance(text)
     bounds = sentence_boundaries(text)
+    starts = [start for start, _ in bounds]
     scopes_of: dict[str, list[_Scope]] = {}
     records: list[KeyValueRecord] = []
     for degree in document.entities:
@@ -244,7 +245,7 @@ def records_from_document(
                              key=lambda x: x[1].start)
         per_vessel = _quantifiers_per_vessel(text, degree, modifiers, quantifiers, tree)
         negations = [r for r, _ in outgoing.get((roles.negative, degree.id), [])]
-        sentence_start, sentence = _sentence_of(text, bounds, degree.start)
+        sentence_start, sentence = _sentence_of(text, bounds, starts, degree.start)
         for modifier, vessel in modifiers:
             if vessel.id not in scopes_of:
                 scopes_of[vessel.id] = _scopes(
@@ -271,8 +272,9 @@ def _records_at(document: Document, degree: Entity, vessel: Entity, modifier: Re
         segments = tree.segment_ids(artery, place, dominance.value)
         by_segments.setdefault(segments, []).extend([unit] if unit else [])
     percentages = [parse_percentage(q.text) for _, q in quantifiers]
-    systolic = any(tree.has_cue("systolic", _clause_prefix(text, at))
-                   for at in [degree.start, *(q.start for _, q in quantifiers)])
+    systolic = tree.has_cue("systolic", sentence[1]) and any(
+        tree.has_cue("systolic", _clause_prefix(text, at))
+        for at in [degree.start, *(q.start for _, q in quantifiers)])
     negated = bool(negations)
     stenosis = tree.stenosis(degree.text, percentages, negated=negated, systolic=systolic)
     pct = _worst(percentages)
