@@ -84,3 +84,15 @@ def test_stage_four_beside_a_baseline_checkout_times_both_sinks_on_the_same_docu
     assert rows[0][1:3] == rows[1][1:3] and rows[0][1] == "6"  # same reports, same rows
     assert rows[0][6] == rows[1][6] and "report_summary 6" in rows[0][6]
     assert all(_number(r[5]) > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_stages_runs_only_the_stages_asked_for():
+    done = subprocess.run(
+        [sys.executable, "bench/bench_pipeline.py", "--quick", "--stages", "4", "--device", "cpu"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    tables = _tables(done.stdout)
+    assert sorted(tables) == ["4", "6"]
+    assert [r["stage"] for r in tables["6"]] == ["Parquet datasets through the sink"]
