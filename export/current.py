@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from export.parquet_sink import (
@@ -112,5 +113,9 @@ def read_current(root: str | Path, dataset: str) -> pa.Table:
         current = pq.read_table(path, columns=["report_id", "run_id"])
     else:  # a root published before the file existed: the same view, computed here
         current = current_reports(root).select(["report_id", "run_id"])
-    order = table.schema.names
-    return table.join(current, keys=["report_id", "run_id"], join_type="inner").select(order)
+    # A membership filter, not a join: Arrow's join refuses list columns (records.segments).
+    def keys(t: pa.Table) -> pa.Array:
+        return pc.binary_join_element_wise(t["report_id"].cast(pa.string()),
+                                           t["run_id"].cast(pa.string()), "\x1f")
+
+    return table.filter(pc.is_in(keys(table), value_set=keys(current).combine_chunks()))
