@@ -47,7 +47,8 @@ def clean(archive, tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 
 KEYS = {"reports": ["report_id"], "entities": ["report_id", "entity_id"],
-        "triples": ["report_id", "relation_id"], "records": ["finding_id"]}
+        "triples": ["report_id", "relation_id"], "records": ["finding_id"],
+        "report_summary": ["report_id"]}
 
 
 def _rows(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
