@@ -23,7 +23,8 @@ from flows.state import RunLayout
 from ingest.generator import generate_corpus
 
 KEYS = {"reports": ["report_id"], "entities": ["report_id", "entity_id"],
-        "triples": ["report_id", "relation_id"], "records": ["finding_id"]}
+        "triples": ["report_id", "relation_id"], "records": ["finding_id"],
+        "report_summary": ["report_id"]}
 
 
 @pytest.fixture(scope="module")
