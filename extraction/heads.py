@@ -80,6 +80,31 @@ def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torc
     return torch.exp(alpha + beta - log_z.view(batch, 1, 1))
 
 
+def viterbi_paths(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+    """The best tag path of each sentence, as `crf.decode` finds it (the same recursion, the
+    same ties), with the trace-back done on whole tensors instead of a Python loop per
+    character; emissions (B, L, C), mask (B, L) bool, every sentence a non-empty prefix."""
+    start, trans, end = crf.start_transitions, crf.transitions, crf.end_transitions
+    batch, length, _ = emissions.shape
+    score = start + emissions[:, 0]
+    history = []
+    for t in range(1, length):
+        best, index = (score.unsqueeze(2) + trans + emissions[:, t].unsqueeze(1)).max(dim=1)
+        score = torch.where(mask[:, t : t + 1], best, score)
+        history.append(index)
+    _, last_tag = (score + end).max(dim=1)
+    lengths = mask.sum(dim=1)
+    ends = lengths - 1
+    tags = torch.empty(batch, length, dtype=torch.long, device=emissions.device)
+    tag = last_tag
+    for t in range(length - 1, -1, -1):
+        if t < length - 1:  # the tag at t that led to the one chosen at t + 1
+            tag = history[t].gather(1, tag.unsqueeze(1)).squeeze(1)
+        tag = torch.where(ends == t, last_tag, tag)  # each sentence starts at its own end
+        tags[:, t] = tag
+    return [row[:n] for row, n in zip(tags.tolist(), lengths.tolist(), strict=True)]
+
+
 class NerHead(nn.Module):
     def __init__(self, hidden_size: int, tags: Sequence[str], dropout: float = 0.1) -> None:
         super().__init__()
@@ -103,8 +128,10 @@ class NerHead(nn.Module):
         self, emissions: torch.Tensor, char_mask: torch.Tensor
     ) -> tuple[list[list[int]], torch.Tensor]:
         """(best tag ids per sentence, marginals (B, L, C))."""
-        paths = self.crf.decode(emissions, mask=char_mask)
-        return paths, crf_marginals(self.crf, emissions, char_mask)
+        # The penalized transitions are computed once here, not at every step of the loops.
+        with parametrize.cached():
+            return (viterbi_paths(self.crf, emissions, char_mask),
+                    crf_marginals(self.crf, emissions, char_mask))
 
 
 class RcHead(nn.Module):

@@ -2,7 +2,13 @@ import itertools
 
 import torch
 
-from extraction.heads import FORBIDDEN, NerHead, constrained_crf, crf_marginals
+from extraction.heads import (
+    FORBIDDEN,
+    NerHead,
+    constrained_crf,
+    crf_marginals,
+    viterbi_paths,
+)
 from ingest.bieos import allowed_end, allowed_start, allowed_transitions, tag_set
 
 TAGS = tag_set(["A", "B"])
@@ -25,6 +31,23 @@ def test_decoding_never_emits_a_forbidden_transition():
         assert tags[0] in allowed_start(TAGS)
         assert tags[-1] in allowed_end(TAGS)
         assert all(pair in allowed for pair in itertools.pairwise(tags))
+
+
+def test_the_tensor_trace_back_finds_pytorch_crf_s_paths():
+    torch.manual_seed(3)
+    crf = constrained_crf(TAGS)
+    with torch.no_grad():  # transitions as training leaves them, not all zero
+        crf.parametrizations.transitions.original.normal_(0, 2)
+        crf.parametrizations.start_transitions.original.normal_(0, 2)
+    for length in (1, 2, 17):
+        emissions = torch.randn(40, length, len(TAGS)) * 3
+        emissions[0] = 0.0  # all ties: both must pick the same first maximum
+        lengths = torch.randint(1, length + 1, (40,))
+        lengths[1] = length
+        mask = torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)
+        paths = viterbi_paths(crf, emissions, mask)
+        assert [len(p) for p in paths] == lengths.tolist()
+        assert paths == crf.decode(emissions, mask=mask)
 
 
 def test_forbidden_transitions_stay_forbidden_after_training_steps():
