@@ -58,13 +58,16 @@ def layer_rows(
     value: torch.Tensor,
     mask: torch.Tensor,
     query: torch.Tensor | None = None,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """BertLayer output for selected query rows.
 
     query_hidden (M, Lq, H) are the layer inputs at the rows wanted; key/value (M, Lk, H) are the
     projections (`project_kv`) of the layer inputs at the rows they may attend; mask is additive
     (M, 1, Lq or 1, Lk); query, if given, is `query_hidden` already projected by the layer's
-    query dense. Returns (M, Lq, H).
+    query dense. `rows` (M, Lq) bool, if given, says which query rows are real: the row-wise
+    rest of the layer (output dense, feed-forward) runs on those only and the others come out
+    zero, so padding costs attention only. Returns (M, Lq, H).
     """
     sa = layer.attention.self
     query = sa.query(query_hidden) if query is None else query
@@ -81,6 +84,20 @@ def layer_rows(
         scaling=sa.scaling,
     )
     context = context.reshape(*query_hidden.shape[:-1], -1).contiguous()
+    if rows is None:
+        return _output_and_feed_forward(layer, context, query_hidden)
+    # Packed as one sequence of the real rows: every step from here on is row by row.
+    packed = _output_and_feed_forward(layer, context[rows][None], query_hidden[rows][None])[0]
+    out = query_hidden.new_zeros(*query_hidden.shape[:-1], packed.shape[-1])
+    out[rows] = packed
+    return out
+
+
+def _output_and_feed_forward(
+    layer: BertLayer, context: torch.Tensor, query_hidden: torch.Tensor
+) -> torch.Tensor:
+    """The rest of BertLayer.forward after attention: output dense + residual LayerNorm, then
+    the feed-forward block (all row-wise)."""
     attention_output = layer.attention.output(context, query_hidden)
     return apply_chunking_to_forward(
         layer.feed_forward_chunk, layer.chunk_size_feed_forward, layer.seq_len_dim, attention_output
@@ -134,7 +151,7 @@ def rc_cls_eq14(
     )
     if len(layers) == 1:
         return layer_rows(first, hidden[:, :1], key, value, mask, query[:, :1])[:, 0]
-    hidden = layer_rows(first, hidden, key, value, mask, query)
+    hidden = layer_rows(first, hidden, key, value, mask, query, rows=valid)
     for layer in layers[1:-1]:
         hidden = full_layer(layer, hidden, mask)
     key, value = project_kv(layers[-1], hidden)
@@ -207,7 +224,8 @@ def rc_cls_eq13(
     # Layer K-1 rows S: [CLS] row attends S, entity rows (and padding rows) attend all.
     allowed = real[:, None, :].expand(-1, index.shape[1], -1).clone()
     allowed[:, 0, :] = members
-    rows_s = layer_rows(layers[k - 2], query_rows, key, value, additive(allowed, dtype))
+    rows_s = layer_rows(layers[k - 2], query_rows, key, value, additive(allowed, dtype),
+                        rows=valid)
 
     # Layer K, row 0 against rows S.
     last = layers[-1]
