@@ -79,3 +79,38 @@ def test_a_single_task_model_is_only_asked_what_it_was_trained_for(monkeypatch):
     assert nothing.entities == () and nothing.relations == ()
     gold = rc_only.predict_relations_gold(entities_only)
     assert gold.entities == entities_only.entities and len(gold.relations) >= 2
+
+
+def test_windows_batches_and_pair_chunks_predict_what_one_sentence_at_a_time_does(monkeypatch):
+    """Sorting a window's sentences into batches, and classifying a batch's pairs a few at a
+    time, change only the order of the work: each report's entities and relations (and their
+    confidences, to float rounding) are those of predicting every sentence on its own."""
+    from extraction import predict
+    from ingest.generator import generate_report
+
+    schema = load_schema()
+    documents = [Document(f"g{i}", generate_report(i, 3, annotated=False, prefix="g").text)
+                 for i in range(3)]
+    tokenizer = CharTokenizer((*SPECIAL_TOKENS, *sorted({c for d in documents for c in d.text})))
+    size = BertSize(hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=160)
+    torch.manual_seed(4)
+    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 2),
+                                  tag_set(schema.entity_types), schema.relation_labels,
+                                  dropout=0.0)
+    extractor = Extractor(model, tokenizer, schema, device="cpu")
+    alone = [next(extractor.extract([d], batch_size=1)) for d in documents]
+
+    monkeypatch.setattr(predict, "SORT_WINDOW_BATCHES", 2)
+    monkeypatch.setattr(predict, "RC_PAIRS_PER_CHUNK", 3)
+    together = list(extractor.extract(documents, batch_size=5))
+
+    assert sum(len(d.relations) for d in alone) >= 10  # pairs enough to cut into chunks
+    for one, many in zip(alone, together, strict=True):
+        assert [(e.id, e.type, e.spans) for e in many.entities] == \
+            [(e.id, e.type, e.spans) for e in one.entities]
+        assert [(r.type, r.arg1, r.arg2) for r in many.relations] == \
+            [(r.type, r.arg1, r.arg2) for r in one.relations]
+        for a, b in zip((*one.entities, *one.relations), (*many.entities, *many.relations),
+                        strict=True):
+            assert abs(a.confidence - b.confidence) < 1e-5
