@@ -18,12 +18,13 @@ from pathlib import Path
 
 import torch
 from common import interleaved
+from transformers import BertModel
 
-from extraction.batching import encode_example
+from extraction.batching import EncodedSentence, collate, encode_example
 from extraction.bert_factory import new_bert
 from extraction.model import FocusedAttentionModel, NerOutput
 from extraction.model_dir import save_model_dir
-from extraction.predict import Extractor
+from extraction.predict import SORT_WINDOW_BATCHES, Extractor, sentence_windows, window_batches
 from extraction.str_encoder import StrEncoder
 from extraction.tokenizer import CharTokenizer, build_tokenizer
 from extraction.train import allowed_candidates_only, examples_of, fit, split_documents
@@ -44,7 +45,7 @@ from pipeline.sinks import ParquetSink
 ARCHIVE_SEED, ARCHIVE_PREFIX = 1007, "arc"  # data/sample/README.md
 TRAIN_HEADER = ("encoder", "mode", "steps", "sentences", "pairs", "s", "sentences/s", "pairs/s")
 EXTRACT_HEADER = ("pass", "reports", "sentences", "entities", "relations", "s", "reports/s",
-                  "vs NER-only")
+                  "vs NER-only", "vs floor")
 
 
 # --- training ------------------------------------------------------------------------------
@@ -154,17 +155,46 @@ def chunk_archive(reports: Sequence[Path], chunks: int, work: Path) -> list[Path
     return folders
 
 
-PASSES = {"ner": "NER only", "full": "full (entities + relations)"}
+PASSES = {"floor": "floor: plain BertModel forward", "ner": "NER only",
+          "full": "full (entities + relations)"}
+
+
+def floor_batches(folder: Path, extractor: Extractor, batch_size: int
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(input_ids, attention_mask) of every batch the extractor runs over the folder's reports:
+    the same sentences, in the same windows, sorted and padded the same way."""
+    documents = [Document(p.stem, p.read_text(encoding="utf-8"))
+                 for p in sorted(folder.glob("*.txt"))]
+    batches = []
+    for window in sentence_windows(documents, extractor.max_chars, batch_size):
+        texts = [s.text for _, sentences in window for s in sentences]
+        for chunk in window_batches(window, batch_size):
+            encoded = [EncodedSentence(tuple(extractor.tokenizer.encode(texts[i])), None, (), ())
+                       for i in chunk]
+            batch = collate(encoded, extractor.tokenizer.pad_id).to(extractor.device)
+            batches.append((batch.input_ids, batch.attention_mask))
+    return batches
+
+
+def plain_forward(bert: BertModel, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                  device: torch.device) -> None:
+    """The floor: the encoder's own BertModel, all its layers, over the prepared batches."""
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                         enabled=device.type == "cuda"):
+        for input_ids, attention_mask in batches:
+            bert(input_ids=input_ids, attention_mask=attention_mask)
 
 
 def extraction_rows(reports: Sequence[Path], model_dir: Path,
                     gold: Sequence[Document] | None, chunks: int, batch_size: int,
                     device: torch.device, work: Path) -> tuple[list[list[object]], list[str]]:
     """Reports per second of `pipeline.run.run` (archive -> model -> Parquet, as `angiokg
-    extract`) with and without relation classification; with `gold` (the reports' gold
-    documents) the model's tag paths are replaced by the gold ones. The reports are cut into
-    `chunks` folders and the two passes take turns chunk by chunk, so background load falls on
-    both; each pass first extracts a warm-up chunk of 4 reports, untimed."""
+    extract`) with and without relation classification, and of the floor under both: a plain
+    `BertModel` forward (the model's own encoder, every layer, the pooler left out as the model
+    leaves it) over the same sentences in the same batch shapes, tensors prepared untimed. With
+    `gold` (the reports' gold documents) the model's tag paths are replaced by the gold ones.
+    The reports are cut into `chunks` folders and the three passes take turns chunk by chunk,
+    so background load falls on all; each first runs a warm-up chunk of 4 reports, untimed."""
     extractors = {"ner": Extractor.load(model_dir, str(device), relations=False),
                   "full": Extractor.load(model_dir, str(device))}
     any_one = extractors["ner"]
@@ -176,12 +206,18 @@ def extraction_rows(reports: Sequence[Path], model_dir: Path,
         counts = [use_gold_paths(e.model, table) for e in extractors.values()]
     chunk_folders = chunk_archive(reports[:4], 1, work / "warm-up")
     chunk_folders += chunk_archive(reports, chunks, work)
+    prepared = [floor_batches(folder, any_one, batch_size) for folder in chunk_folders]
+    bert = any_one.model.encoder.bert.eval()
     found = {name: [0, 0] for name in extractors}  # entities, relations (warm-up excluded)
-    todo = {name: iter(enumerate(chunk_folders)) for name in extractors}
+    passes = ["floor", *extractors]
+    todo = {name: iter(enumerate(chunk_folders)) for name in passes}
 
     def job(name: str):
         def extract_next_chunk() -> None:
             i, folder = next(todo[name])
+            if name == "floor":
+                plain_forward(bert, prepared[i], device)
+                return
             summary = run(folder, ParquetSink(work / f"out-{name}-{i:03d}"), extractors[name],
                           RunSettings(run_id=f"bench-{i:03d}", batch_size=batch_size))
             if i:
@@ -190,16 +226,22 @@ def extraction_rows(reports: Sequence[Path], model_dir: Path,
         return extract_next_chunk
 
     # interleaved's untimed warm-up call of each pass takes chunk 0, the warm-up chunk
-    times = interleaved({name: job(name) for name in extractors},
-                        dict.fromkeys(extractors, len(chunk_folders) - 1), device)
+    times = interleaved({name: job(name) for name in passes},
+                        dict.fromkeys(passes, len(chunk_folders) - 1), device)
     seconds = {name: sum(t) for name, t in times.items()}
-    rows = [[PASSES[name], len(reports), sentences, *found[name], f"{s:.1f}",
-             f"{len(reports) / s:,.1f}", f"{s / seconds['ner']:.2f}x"]
+    rows = [[PASSES[name], len(reports), sentences,
+             *found.get(name, ["-", "-"]), f"{s:.1f}",
+             f"{len(reports) / s:,.1f}",
+             "-" if name == "floor" else f"{s / seconds['ner']:.2f}x",
+             f"{s / seconds['floor']:.2f}x"]
             for name, s in seconds.items()]
-    notes = [f"{len(reports)} reports in {len(chunk_folders) - 1} chunks, the two passes "
+    batches = sum(len(b) for b in prepared[1:])
+    notes = [f"{len(reports)} reports in {len(chunk_folders) - 1} chunks, the three passes "
              f"taking turns chunk by chunk, after an untimed warm-up chunk of 4 reports each; "
-             f"{batch_size} sentences per batch; times include reading the archive, the "
-             "manifest and writing Parquet"]
+             f"{batch_size} sentences per batch ({batches:,} batches: sentences sorted by "
+             "length in windows of "
+             f"{SORT_WINDOW_BATCHES} batches); the extraction times include reading the archive, "
+             "the manifest and writing Parquet, the floor's only the forward passes"]
     if gold is not None:
         examples = [e for d in gold for e in document_examples(d, any_one.schema,
                                                                 any_one.max_chars)]

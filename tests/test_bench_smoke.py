@@ -54,11 +54,15 @@ def test_quick_pipeline_benchmark_prints_every_table_with_positive_rates():
     (train,) = tables["2"]
     assert train["mode"] == "joint" and _number(train["sentences/s"]) > 0
 
-    ner, full = tables["3"]
+    floor, ner, full = tables["3"]
+    assert floor["pass"].startswith("floor") and floor["vs floor"] == "1.00x"
+    assert floor["sentences"] == ner["sentences"] == full["sentences"]
     assert ner["pass"] == "NER only" and full["pass"].startswith("full")
     assert ner["entities"] == full["entities"] and int(ner["entities"]) > 0  # oracle entities
     assert ner["relations"] == "0" and int(full["relations"]) > 0
     assert ner["vs NER-only"] == "1.00x" and _number(full["vs NER-only"]) > 0
+    # the floor is a part of what extraction does: it cannot take longer than NER only
+    assert _number(ner["vs floor"]) > 1.0 and _number(full["vs floor"]) > 0
 
     (parquet,) = tables["4"]
     assert _number(parquet["rows"]) > int(ner["entities"]) and _number(parquet["rows/s"]) > 0
