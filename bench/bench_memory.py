@@ -1,15 +1,34 @@
-"""Peak memory of `angiokg extract` as the archive grows: it should stay flat.
+"""Peak memory as the archive grows, on both ways a run extracts it: it should stay flat.
 
     .venv/bin/python bench/bench_memory.py                       # 1,000 and 10,000 reports
     .venv/bin/python bench/bench_memory.py --model-dir MODEL     # a trained model
     .venv/bin/python bench/bench_memory.py --sizes 100 1000 10000
+    .venv/bin/python bench/bench_memory.py --paths nightly       # one path only
+    .venv/bin/python bench/bench_memory.py --allocators 2000     # allocator settings side by side
     .venv/bin/python bench/bench_memory.py --quick               # tiny sizes, seconds
     .venv/bin/python bench/bench_memory.py --device cuda
 
-For each size an unannotated archive is generated (ingest.generator, a seed of its own), then
-`angiokg extract MODEL_DIR ARCHIVE --out OUT` runs in a child process; the table gives the
-child's peak RSS (os.wait4's ru_maxrss, that child alone), its wall time and reports/s. A
-1-report run first gives the child's start-up time and baseline memory.
+For each size an unannotated archive is generated (ingest.generator, a seed of its own) and run
+through each path in a child process of its own:
+
+- `extract`: `angiokg extract MODEL_DIR ARCHIVE --out OUT` (one process, shards one after the
+  other);
+- `nightly`: `angiokg nightly` over that archive into a fresh run folder: ingest of the sample's
+  annotated reports, the extract flow (shards as tasks on Prefect's thread runner, two at a
+  time) and the graph load, on Prefect's ephemeral API. The run folder's current-model pointer
+  names MODEL_DIR as trained on tonight's annotated corpus, so the night does not retrain: it
+  is a first night over an archive whose every report is new, which is what grows with the
+  archive.
+
+With --allocators N, `angiokg extract` instead runs over one archive of N reports once per
+allocator setting (extraction/allocator.py), the children all at the same time with one torch
+thread each, so whatever else loads the machine falls on them alike: glibc's own adaptive
+threshold, the fixed 128 KiB threshold (the first fix) and the 4 MiB threshold with a trim after
+each window of batches (the default now).
+
+The table gives each child's peak RSS (os.wait4's ru_maxrss: that process, or the largest of
+the children it waited for, such as Prefect's server), its wall time and reports/s. A 1-report
+run of each path first gives its start-up time and baseline memory.
 Without --model-dir a `tiny`-profile model is trained first on a few reports of
 data/sample/annotated (seconds; it predicts poorly, which changes how many entities it finds,
 not how memory grows).
@@ -24,7 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import transformers
@@ -32,8 +52,19 @@ from common import REPO, machine_lines, markdown_table
 
 from ingest.generator import generate_corpus
 
-HEADER = ("reports", "archive MB", "wall s", "reports/s", "entities", "relations",
+ANNOTATED = REPO / "data" / "sample" / "annotated"
+PATHS = ("extract", "nightly")
+HEADER = ("path", "reports", "archive MB", "wall s", "reports/s", "entities", "relations",
           "peak RSS MiB", "vs 1 report")
+FLAT_HEADER = ("path", "reports", "peak RSS MiB", "largest vs smallest", "goal")
+FLAT_GOAL = 1.10  # the largest archive's peak within 10% of the smallest's
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    seconds: float
+    peak_mib: float
+    summary: dict
 
 
 def train_tiny(out: Path, reports: int, device: str | None) -> str:
@@ -43,7 +74,7 @@ def train_tiny(out: Path, reports: int, device: str | None) -> str:
     from ingest.schema import load_schema
 
     schema = load_schema()
-    documents = read_corpus(REPO / "data" / "sample" / "annotated", schema)[:reports]
+    documents = read_corpus(ANNOTATED, schema)[:reports]
     config = replace(profile("tiny"), epochs=1, device=device)
     return train_documents(documents, schema, out, config).model_version
 
@@ -53,46 +84,147 @@ def angiokg() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "flows.cli"]
 
 
-def extract_child(model_dir: Path, archive: Path, out: Path, device: str | None,
-                  threads: int) -> tuple[float, float, dict]:
-    """(wall s, peak RSS MiB, run summary) of one `angiokg extract` child process."""
-    command = [*angiokg(), "extract", str(model_dir), str(archive), "--out", str(out),
-               "--run-id", "bench"]
-    if device:
-        command += ["--device", device]
+def run_child(command: list[str], log: Path, threads: int) -> tuple[float, float, str]:
+    """(wall s, peak RSS MiB, output) of one child process; raises if it fails."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    log = out.with_name(out.name + ".log")
     with log.open("w") as handle:
         began = time.perf_counter()
         child = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO,
                                  env=env)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - began
-    child.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(encoding="utf-8", errors="replace")
-    if child.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {child.returncode}:\n{text[-3000:]}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}:\n{text[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, text  # Linux: ru_maxrss in KiB
+
+
+def extract_child(model_dir: Path, archive: Path, out: Path, device: str | None,
+                  threads: int) -> ChildRun:
+    """`angiokg extract` over the archive; its summary is the JSON line it prints last."""
+    command = [*angiokg(), "extract", str(model_dir), str(archive), "--out", str(out),
+               "--run-id", "bench"]
+    if device:
+        command += ["--device", device]
+    seconds, peak, text = run_child(command, out.with_name(out.name + ".log"), threads)
     summary = json.loads(next(line for line in reversed(text.splitlines())
                               if line.startswith("{")))
-    return seconds, usage.ru_maxrss / 1024, summary  # Linux: ru_maxrss in KiB
+    return ChildRun(seconds, peak, summary)
+
+
+def seed_current_model(run_folder: Path, model_dir: Path, profile: str) -> None:
+    """Point the run folder at MODEL_DIR as the model of tonight's annotated corpus, as a
+    night that has trained leaves it: the nightly then reuses it instead of training."""
+    from flows.state import CurrentModel, RunLayout, tree_sha256, write_current_model
+
+    pointer = CurrentModel.now(model_dir.absolute(), tree_sha256(ANNOTATED), profile)
+    write_current_model(RunLayout(run_folder), pointer)
+
+
+def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str,
+                  device: str | None, threads: int) -> ChildRun:
+    """`angiokg nightly` over the archive into a fresh run folder; the summary is the one its
+    extraction wrote under extract/_runs/."""
+    from flows.extract_job import RUNS_DIR
+    from flows.state import RunLayout
+
+    if device:
+        raise ValueError("the nightly path has no --device: it uses CUDA when present")
+    seed_current_model(run_folder, model_dir, profile)
+    command = [*angiokg(), "nightly", "--annotated", str(ANNOTATED), "--archive", str(archive),
+               "--out", str(run_folder), "--profile", profile, "--retrain", "on-change",
+               "--graph", "ladybug"]
+    seconds, peak, text = run_child(command, run_folder.with_name(run_folder.name + ".log"),
+                                    threads)
+    if "reused: " not in text:
+        raise RuntimeError(f"the nightly trained a model instead of reusing {model_dir}:\n"
+                           f"{text[-3000:]}")
+    (summary_file,) = (RunLayout(run_folder).extract / RUNS_DIR).glob("*.json")
+    return ChildRun(seconds, peak, json.loads(summary_file.read_text(encoding="utf-8")))
+
+
+# (name, ANGIOKG_MMAP_THRESHOLD, ANGIOKG_MALLOC_TRIM)
+ALLOCATORS = (("glibc's adaptive threshold", "0", "0"),
+              ("fixed 128 KiB threshold (the first fix)", "131072", "0"),
+              ("4 MiB threshold + trim after each window (default)", "", ""))
+ALLOCATOR_HEADER = ("allocator", "reports", "wall s", "reports/s", "vs 128 KiB", "peak RSS MiB")
+
+
+def allocator_rows(model_dir: Path, archive: Path, work: Path, reports: int,
+                   device: str | None) -> list[list]:
+    """`angiokg extract` over the same archive once per allocator setting, all at once, one
+    torch thread each; wall time to each child's own exit and its peak RSS."""
+    children, logs, began = {}, [], time.perf_counter()
+    for i, (name, threshold, trim) in enumerate(ALLOCATORS):
+        command = [*angiokg(), "extract", str(model_dir), str(archive), "--out",
+                   str(work / f"alloc-{i}"), "--run-id", "bench"]
+        if device:
+            command += ["--device", device]
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                   OMP_NUM_THREADS="1", ANGIOKG_MMAP_THRESHOLD=threshold,
+                   ANGIOKG_MALLOC_TRIM=trim)
+        log = (work / f"alloc-{i}.log").open("w")
+        logs.append(log)
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                 env=env)
+        children[child.pid] = name
+    done: dict[str, tuple[float, float]] = {}
+    while len(done) < len(children):
+        pid, status, usage = os.wait4(-1, 0)
+        if pid not in children:
+            continue
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"angiokg extract ({children[pid]}) failed; see {work}")
+        done[children[pid]] = (time.perf_counter() - began, usage.ru_maxrss / 1024)
+    for log in logs:
+        log.close()
+    before = done[ALLOCATORS[1][0]][0]
+    return [[name, f"{reports:,}", f"{seconds:.1f}", f"{reports / seconds:,.1f}",
+             f"{before / seconds:.2f}x", f"{peak:,.0f}"]
+            for name, (seconds, peak) in ((n, done[n]) for n, _, _ in ALLOCATORS)]
+
+
+def model_profile(model_dir: Path) -> str:
+    """The training profile recorded in the model directory (the nightly's --profile)."""
+    from extraction.model_dir import CONFIG
+
+    config = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
+    return str(config.get("profile", "default"))
 
 
 def folder_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
+def flatness_rows(runs: dict[tuple[str, int], ChildRun], sizes: Sequence[int]) -> list[list]:
+    """Per path: peak RSS of the largest archive over the smallest (1 report left out)."""
+    low, high = min(sizes), max(sizes)
+    rows = []
+    for path in dict.fromkeys(p for p, _ in runs):
+        if (path, low) not in runs or (path, high) not in runs or low == high:
+            continue
+        ratio = runs[path, high].peak_mib / runs[path, low].peak_mib
+        rows.append([path, f"{low:,} -> {high:,}",
+                     f"{runs[path, low].peak_mib:,.0f} -> {runs[path, high].peak_mib:,.0f}",
+                     f"{ratio:.2f}x", "met" if ratio <= FLAT_GOAL else "NOT met"])
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     transformers.utils.logging.disable_progress_bar()
-    print("# Memory as the archive grows (`angiokg extract` in a child process)\n")
+    print("# Memory as the archive grows (`angiokg extract` and `angiokg nightly`, each in a "
+          "child process)\n")
     for line in machine_lines(args.device or "cpu")[:2]:
         print(f"- {line}")
     print(f"- child device: {args.device or 'its default (cuda if present)'}; torch threads: "
-          f"{args.threads or 'its default'}")
+          f"{args.threads or 'its default'}; paths: {', '.join(args.paths)}")
+    began_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-memory-", dir=args.work) as work_dir:
         work = Path(work_dir)
-        model_dir = Path(args.model_dir) if args.model_dir else work / "model"
+        model_dir = Path(args.model_dir).absolute() if args.model_dir else work / "model"
         if not args.model_dir:
             began = time.perf_counter()
             version = train_tiny(model_dir, args.train_reports, args.device)
@@ -100,31 +232,61 @@ def run(args: argparse.Namespace) -> int:
                   f"reports ({time.perf_counter() - began:.0f} s); it predicts poorly")
         else:
             print(f"- model: {model_dir}")
-        rows, start = [], None
-        for n in [1, *sorted(args.sizes)]:  # 1 report: the child's start-up and baseline RSS
+        if args.allocators:
+            archive = work / "archive-allocators"
+            generate_corpus(args.allocators, args.seed, archive, annotated=False, prefix="mem")
+            rows = allocator_rows(model_dir, archive, work, args.allocators, args.device)
+            print(f"\n{markdown_table(ALLOCATOR_HEADER, rows)}\n")
+            print("- the three children ran at the same time over the same archive, one torch "
+                  "thread each; wall s includes each one's start-up; vs 128 KiB: its speed over "
+                  "the fixed 128 KiB threshold's")
+            print(f"- whole benchmark: {time.perf_counter() - began_all:,.0f} s")
+            return 0
+        profile = model_profile(model_dir)
+        runs: dict[tuple[str, int], ChildRun] = {}
+        rows = []
+        for n in [1, *sorted(args.sizes)]:  # 1 report: each child's start-up and baseline RSS
             archive = work / f"archive-{n}"
             began = time.perf_counter()
             generate_corpus(n, args.seed, archive, annotated=False, prefix="mem")
-            made = time.perf_counter() - began
-            seconds, peak, summary = extract_child(model_dir, archive, work / f"out-{n}",
-                                                   args.device, args.threads)
-            if start is None:
-                start = (seconds, peak)
-            extracting = seconds - start[0]  # too short to tell from start-up noise: "-"
-            rate = f"{(n - 1) / extracting:,.1f}" if n > 1 and extracting > 2.0 else "-"
-            rows.append([f"{n:,}", f"{folder_mb(archive):.2f}", f"{seconds:.1f}", rate,
-                         f"{summary['entities']:,}", f"{summary['relations']:,}",
-                         f"{peak:,.0f}", f"{peak / start[1]:.2f}x"])
-            print(f"- {n:,} reports generated in {made:.1f} s; extract: {summary['extracted']} "
-                  f"extracted, {summary['shards']} shards", flush=True)
+            print(f"- {n:,} reports generated in {time.perf_counter() - began:.1f} s",
+                  flush=True)
+            for path in args.paths:  # the paths take turns: load falls on both alike
+                out = work / f"{path}-{n}"
+                if path == "extract":
+                    child = extract_child(model_dir, archive, out, args.device, args.threads)
+                else:
+                    child = nightly_child(model_dir, archive, out, profile, args.device,
+                                          args.threads)
+                runs[path, n] = child
+                rows.append(table_row(path, n, archive, child, runs[path, 1]))
+                print(f"  - {path}: {child.summary['extracted']} extracted, "
+                      f"{child.summary['shards']} shards, {child.seconds:.1f} s, peak "
+                      f"{child.peak_mib:,.0f} MiB", flush=True)
+    rows.sort(key=lambda r: PATHS.index(r[0]))
     print()
     print(markdown_table(HEADER, rows))
-    print("\n- wall s: the whole child (start-up, loading the model, extraction, Parquet); "
-          "reports/s leaves out the start-up: (reports - 1) / (wall s - wall s of the 1-report "
-          "run), given when that difference is over 2 s")
-    print("- peak RSS: the child's own (os.wait4 ru_maxrss); vs 1 report: over the 1-report "
-          "run's peak (imports and model); reports are streamed in shards of 256")
+    print("\n- wall s: the whole child (start-up, loading the model, extraction, Parquet; the "
+          "nightly also ingest, its Prefect API and the graph load); reports/s leaves out the "
+          "start-up: (reports - 1) / (wall s - wall s of the path's 1-report run), given when "
+          "that difference is over 2 s")
+    print("- peak RSS: the child's own (os.wait4 ru_maxrss); vs 1 report: over the path's "
+          "1-report run (imports and model)")
+    flat = flatness_rows(runs, args.sizes)
+    if flat:
+        print(f"\nFlat memory (goal: the largest archive's peak within "
+              f"{100 * (FLAT_GOAL - 1):.0f}% of the smallest's):\n")
+        print(markdown_table(FLAT_HEADER, flat))
+    print(f"\n- whole benchmark: {time.perf_counter() - began_all:,.0f} s")
     return 0
+
+
+def table_row(path: str, n: int, archive: Path, child: ChildRun, start: ChildRun) -> list:
+    extracting = child.seconds - start.seconds  # too short to tell from start-up noise: "-"
+    rate = f"{(n - 1) / extracting:,.1f}" if n > 1 and extracting > 2.0 else "-"
+    return [path, f"{n:,}", f"{folder_mb(archive):.2f}", f"{child.seconds:.1f}", rate,
+            f"{child.summary['entities']:,}", f"{child.summary['relations']:,}",
+            f"{child.peak_mib:,.0f}", f"{child.peak_mib / start.peak_mib:.2f}x"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -132,6 +294,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 and 40 reports: seconds")
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="archive sizes in reports (default 1000 10000)")
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
+                        help="which runs to measure (default both)")
+    parser.add_argument("--allocators", type=int, default=0, metavar="N",
+                        help="instead: the allocator settings side by side over N reports")
     parser.add_argument("--model-dir", default=None, help="a trained model (default: train a "
                                                           "tiny-profile one first)")
     parser.add_argument("--device", default=None, help="passed to angiokg extract")

@@ -1,25 +1,37 @@
-"""Keep a long extraction's memory flat: large buffers go back to the OS when torch frees them.
+"""Keep a long extraction's memory flat without paying for it in speed.
 
 glibc serves a request above its mmap threshold with its own mapping, returned on free; below
 it, from the heap, which only shrinks from the top. The threshold adapts upwards after each
 large free (up to 32 MiB), so after a few batches torch's activations of every shape are carved
 out of the heap, and the holes they leave are too small for the next batch's shapes: measured
 on `angiokg extract` over 3,000 reports, peak RSS grew shard by shard from 766 to 1,650 MiB while
-Python's own objects stayed at 5 MiB. A fixed threshold of 128 KiB (glibc's default start)
-keeps the peak at about 620 MiB, flat, for 1,000 and for 10,000 reports. `Extractor.load`
-sets it, so every extraction (command, flow, Dask worker) runs with it; training does not.
+Python's own objects stayed at 5 MiB.
 
-The price is throughput: every large buffer is a fresh mapping to fault in, and extraction ran
-about 20% slower (24 -> 18 reports/s on 2 cores). A night that must not run out of memory is
-worth more than a fifth of its speed, so this is the default; `ANGIOKG_MMAP_THRESHOLD=0` keeps
-glibc's adaptive behaviour (faster, memory grows with the run), any other value sets the
-threshold in bytes.
+The first fix fixed the threshold at 128 KiB: flat (about 620 MiB for 1,000 and for 10,000
+reports), but every buffer above 128 KiB became a fresh mapping to fault in, and extraction ran
+about a fifth slower. What `Extractor.load` sets now (every extraction: command, flows, Dask
+workers; training keeps glibc's defaults):
+
+- the threshold fixed at 4 MiB: the few largest buffers (a batch's feed-forward activations,
+  a pair chunk's rows) still come and go as mappings, the many smaller ones are reused from the
+  heap without faulting pages in again;
+- after each window of sentences (`extraction.predict.SORT_WINDOW_BATCHES` batches),
+  `malloc_trim(0)` hands the heap's free pages back (glibc gives back whole free pages inside
+  the heap too, not only at its top), so the holes those smaller buffers leave cannot pile up.
+  After every batch instead it cost a tenth of the speed in faulting the pages in again, for
+  little less memory.
+
+Side by side (bench/bench_memory.py --allocators): as flat as the 128 KiB threshold, at about
+the speed of glibc's adaptive one. `ANGIOKG_MMAP_THRESHOLD` (bytes; 0 keeps glibc's adaptive
+threshold) and `ANGIOKG_MALLOC_TRIM=0` (no trimming) choose otherwise: 131072 with trimming off
+is the first fix, 0 with trimming off glibc's own behaviour.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -27,8 +39,9 @@ import sys
 log = logging.getLogger(__name__)
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-THRESHOLD_BYTES = 128 * 1024
+THRESHOLD_BYTES = 4 * 1024 * 1024
 THRESHOLD_ENV = "ANGIOKG_MMAP_THRESHOLD"
+TRIM_ENV = "ANGIOKG_MALLOC_TRIM"
 
 
 def threshold_from_env(environ: dict[str, str] | None = None) -> int:
@@ -46,17 +59,43 @@ def threshold_from_env(environ: dict[str, str] | None = None) -> int:
     return value
 
 
+def trim_from_env(environ: dict[str, str] | None = None) -> bool:
+    """Whether to trim after each window: $ANGIOKG_MALLOC_TRIM, 1 (the default) or 0."""
+    raw = (os.environ if environ is None else environ).get(TRIM_ENV, "").strip()
+    if raw in ("", "1"):
+        return True
+    if raw == "0":
+        return False
+    raise ValueError(f"{TRIM_ENV}={raw!r}: give 1 to trim the heap after each window of "
+                     "batches, 0 not to")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc has both; musl has neither
+    except (OSError, AttributeError):
+        log.debug("no glibc here; the allocator keeps its defaults")
+        return None
+    return libc
+
+
 def fix_mmap_threshold(threshold_bytes: int | None = None) -> bool:
     """Fix glibc's mmap threshold (default: `threshold_from_env()`); True when set, False where
     it is left alone (0 asked for, or no glibc: macOS, musl)."""
     if threshold_bytes is None:
         threshold_bytes = threshold_from_env()
-    if threshold_bytes == 0 or not sys.platform.startswith("linux"):
+    libc = _libc()
+    if threshold_bytes == 0 or libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        log.debug("no glibc mallopt here; the allocator keeps its defaults")
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold_bytes))
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold_bytes))
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the OS (glibc's malloc_trim(0); nothing elsewhere)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -16,14 +16,15 @@ layers' output of the NER pass (layers 1..N-K run once per sentence).
 - `relations=False` makes it an NER-only pass: the same entities, no relation classified (for
   comparing the cost of relation classification with the NER pass).
 
-Work is streamed: at most `batch_size` sentences' tensors exist at a time, and documents are
-yielded in input order as soon as their sentences are done.
+Work is streamed: sentences are batched within windows of `SORT_WINDOW_BATCHES` batches'
+worth, at most `batch_size` sentences' tensors exist at a time, and documents are yielded in
+input order as soon as their window is done.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -122,24 +123,29 @@ class Extractor:
         self.max_chars = max_chars
         self._label_index = {label: i for i, label in enumerate(model.relation_labels)}
         self._between: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
+        # Called after each window of `extract` (Extractor.load: give freed memory back).
+        self.after_window: Callable[[], None] | None = None
 
     @classmethod
     def load(
         cls, model_dir: str | Path, device: str | None = None, schema: Schema | None = None,
         relations: bool = True,
     ) -> Extractor:
-        from extraction.allocator import fix_mmap_threshold
+        from extraction import allocator
         from extraction.model_dir import load_model_dir
 
         # A loaded Extractor is for long streaming runs (extract, preannotate, workers): keep
-        # their memory flat. Training, short and bounded, keeps glibc's faster default.
-        fix_mmap_threshold()
+        # their memory flat. Training, short and bounded, keeps glibc's defaults.
+        allocator.fix_mmap_threshold()
         loaded = load_model_dir(model_dir, schema=schema)
         if not loaded.model.trains_ner:
             logger.warning("%s was trained RC-only: it finds no entities by itself, it only "
                            "classifies relations between given ones", model_dir)
-        return cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
-                   loaded.config.max_chars, device, relations)
+        extractor = cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
+                        loaded.config.max_chars, device, relations)
+        if allocator.trim_from_env():
+            extractor.after_window = allocator.release_free_memory
+        return extractor
 
     # --- public --------------------------------------------------------------------------
 
@@ -216,6 +222,8 @@ class Extractor:
             for i, prediction in zip(chunk, self.predict_sentences([flat[i].text for i in chunk]),
                                      strict=True):
                 results[i] = prediction
+        if self.after_window is not None:
+            self.after_window()
         at = 0
         for document, sentences in pending:
             mine = results[at : at + len(sentences)]

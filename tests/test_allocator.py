@@ -1,5 +1,6 @@
-"""The fixed mmap threshold: a freed large buffer goes back to the OS even after glibc's
-dynamic threshold has been pushed up (what torch's activations do batch after batch)."""
+"""The allocator settings of a loaded Extractor: a freed large buffer goes back to the OS even
+after glibc's dynamic threshold has been pushed up (what torch's activations do batch after
+batch), and a freed smaller one inside the heap goes back when the heap is trimmed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import sys
 
 import pytest
 
-from extraction.allocator import THRESHOLD_BYTES, threshold_from_env
+from extraction.allocator import THRESHOLD_BYTES, threshold_from_env, trim_from_env
 
-# Push glibc's dynamic threshold up with one freed 8 MiB block, then free a 4 MiB block that
-# sits under a small live one, and print how much of it is still resident.
+# Push glibc's dynamic threshold up with one freed 16 MiB block, then free an 8 MiB block that
+# sits under a small live one, and print how much of it went back to the OS.
 PROBE = """
 import ctypes, sys
 from extraction.allocator import fix_mmap_threshold
@@ -22,8 +23,8 @@ libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 def resident_kib():
     return int(open("/proc/self/statm").read().split()[1]) * 4
-big = libc.malloc(8 << 20); ctypes.memset(big, 1, 8 << 20); libc.free(big)
-block = libc.malloc(4 << 20); ctypes.memset(block, 1, 4 << 20)
+big = libc.malloc(16 << 20); ctypes.memset(big, 1, 16 << 20); libc.free(big)
+block = libc.malloc(8 << 20); ctypes.memset(block, 1, 8 << 20)
 pin = libc.malloc(64); ctypes.memset(pin, 1, 64)
 before = resident_kib()
 libc.free(block)
@@ -39,13 +40,50 @@ def _returned_kib(mode: str) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
 def test_a_freed_large_buffer_is_returned_only_with_the_fixed_threshold():
-    assert _returned_kib("fixed") >= 4000  # the 4 MiB went back to the OS
+    assert _returned_kib("fixed") >= 8000  # the 8 MiB went back to the OS
     assert _returned_kib("default") < 1000  # glibc kept it in the heap
 
 
+# A 1 MiB block (under the fixed threshold: from the heap) freed under a live one stays
+# resident until the heap is trimmed; print what free returned, then what the trim did.
+TRIM_PROBE = """
+import ctypes
+from extraction.allocator import fix_mmap_threshold, release_free_memory
+assert fix_mmap_threshold()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def resident_kib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4
+block = libc.malloc(1 << 20); ctypes.memset(block, 1, 1 << 20)
+pin = libc.malloc(64); ctypes.memset(pin, 1, 64)
+before = resident_kib()
+libc.free(block)
+freed = resident_kib()
+release_free_memory()
+print(before - freed, freed - resident_kib())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim is Linux-only")
+def test_a_freed_buffer_inside_the_heap_is_returned_by_the_trim_after_a_window():
+    result = subprocess.run([sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True,
+                            check=True)
+    on_free, on_trim = map(int, result.stdout.split())
+    assert on_free < 200  # free alone kept the 1 MiB in the heap
+    assert on_trim >= 900  # the trim gave it back
+
+
 def test_the_threshold_comes_from_the_environment_and_zero_leaves_glibc_alone():
-    assert threshold_from_env({}) == THRESHOLD_BYTES
-    assert threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "4194304"}) == 4 << 20
+    assert threshold_from_env({}) == THRESHOLD_BYTES == 4 << 20
+    assert threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "131072"}) == 128 << 10
     assert threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "0"}) == 0
     with pytest.raises(ValueError, match="number of bytes"):
         threshold_from_env({"ANGIOKG_MMAP_THRESHOLD": "4M"})
+
+
+def test_trimming_is_on_unless_the_environment_says_0():
+    assert trim_from_env({}) and trim_from_env({"ANGIOKG_MALLOC_TRIM": "1"})
+    assert not trim_from_env({"ANGIOKG_MALLOC_TRIM": "0"})
+    with pytest.raises(ValueError, match="ANGIOKG_MALLOC_TRIM"):
+        trim_from_env({"ANGIOKG_MALLOC_TRIM": "yes"})
