@@ -128,8 +128,8 @@ def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str
                   device: str | None, threads: int) -> ChildRun:
     """`angiokg nightly` over the archive into a fresh run folder; the summary is the one its
     extraction wrote under extract/_runs/."""
-    from flows.extract_job import RUNS_DIR
     from flows.state import RunLayout
+    from pipeline.sinks import RUNS_DIR
 
     if device:
         raise ValueError("the nightly path has no --device: it uses CUDA when present")
