@@ -64,7 +64,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--force", action="store_true",
                      help="overwrite .ann files already in OUT_DIR (annotators' corrections!)")
     _common(pre)
+    note_below_arg(pre)
     pre.set_defaults(handler=run_preannotate)
+
+
+def note_below_arg(parser: argparse.ArgumentParser) -> None:
+    from ingest.model_notes import DEFAULT_NOTE_BELOW
+
+    parser.add_argument("--note-below", type=float, default=DEFAULT_NOTE_BELOW, metavar="P",
+                        help="write an AnnotatorNotes 'model 0.41' on every annotation whose "
+                        f"(calibrated) confidence is under P (default {DEFAULT_NOTE_BELOW}; "
+                        "0 writes none)")
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -98,7 +108,8 @@ def run_preannotate(args: argparse.Namespace) -> int:
     try:
         extractor = Extractor.load(args.model_dir, device=args.device)
         summary = preannotate(extractor, args.in_dir, args.out_dir, batch_size=args.batch_size,
-                              force=args.force, wait_for_lock=args.wait)
+                              force=args.force, wait_for_lock=args.wait,
+                              note_below=args.note_below)
     except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("preannotate", exc)
     print(summary.format())
