@@ -149,6 +149,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from extraction.calibration import calibration_report, format_reliability
     from extraction.evaluate import evaluate_extractor, format_report
     from extraction.predict import Extractor
     from extraction.train import read_corpus, split_documents
@@ -163,12 +164,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not documents:
         raise SystemExit(f"{args.corpus}: no report falls in the {args.split} split")
     report = evaluate_extractor(extractor, documents)
+    calibration = calibration_report(extractor, documents)
     print(f"model {extractor.model_version}, split {args.split}")
     print(format_report(report))
+    print()
+    print(format_reliability(calibration))
     if args.json:
         from ingest.atomic import write_text_atomic
 
-        write_text_atomic(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+        payload = {**report.to_dict(), "calibration": calibration.to_dict()}
+        write_text_atomic(args.json, json.dumps(payload, indent=1) + "\n")
     return 0
 
 

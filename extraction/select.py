@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 from extraction.shard import DocumentExtractor, ExtractedShard, extract_reports
 from extraction.uncertainty import DEFAULT_STRATEGY, expected_errors, least_sure, scorer
 from ingest.archive import ArchiveReport, iter_reports
+from ingest.atomic import write_text_atomic
 from ingest.brat_collection import write_collection_confs
 from ingest.brat_writer import write_document
 from ingest.document import Document
@@ -290,8 +289,5 @@ def write_queue(selection: Selection, out_dir: str | Path, schema: Schema, *,
     writer = csv.DictWriter(buffer, fieldnames=QUEUE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(queue_rows(selection.picks))
-    fd, tmp = tempfile.mkstemp(prefix=f".{QUEUE_CSV}.", suffix=".tmp", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, out / QUEUE_CSV)
+    write_text_atomic(out / QUEUE_CSV, buffer.getvalue())
     return out / QUEUE_CSV

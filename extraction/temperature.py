@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ingest.atomic import write_text_atomic
+
 CALIBRATION = "calibration.json"
 
 
@@ -29,8 +31,7 @@ class Temperatures:
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / CALIBRATION
-        path.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1) + "\n",
-                        encoding="utf-8")
+        write_text_atomic(path, json.dumps(asdict(self), ensure_ascii=False, indent=1) + "\n")
         return path
 
     @classmethod

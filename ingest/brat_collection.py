@@ -6,11 +6,10 @@ copied into every folder `preannotate` and `select` write.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
+from ingest.atomic import write_text_atomic
 from ingest.schema import Schema
 
 ANNOTATION_CONF, VISUAL_CONF, TOOLS_CONF = "annotation.conf", "visual.conf", "tools.conf"
@@ -35,9 +34,6 @@ def write_collection_confs(folder: str | Path, schema: Schema) -> tuple[Path, ..
              TOOLS_CONF: bundled_conf(TOOLS_CONF).read_text(encoding="utf-8")}
     written = []
     for name, text in texts.items():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target / name)
+        write_text_atomic(target / name, text)
         written.append(target / name)
     return tuple(written)
