@@ -66,6 +66,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--bert", help="BERT checkpoint directory every cell fine-tunes; default: "
                     "build a tokenizer and pre-train a small BERT on the corpus once")
     ex.add_argument("--schema", help="annotation.conf (default: the bundled one)")
+    lc = ex.add_argument_group(
+        "learning curve and active-learning simulation (--learning-curve)",
+        "rounds from the same start adding --step reports chosen by each strategy or at random; "
+        "writes learning_curve.md/.csv/.json/.png instead of the paper's tables")
+    lc.add_argument("--learning-curve", action="store_true",
+                    help="run the simulation instead of the K x mask grid")
+    lc.add_argument("--start", type=int, help="random reports of the first round (default: a "
+                    "tenth of the train split)")
+    lc.add_argument("--step", type=int, help="reports added per round (default: --start)")
+    lc.add_argument("--budget", type=int, help="labelled reports of the last round (default: "
+                    "the whole train split)")
+    lc.add_argument("--strategies", default="expected-errors,entropy,random",
+                    help="selection arms, comma-separated; random is always one")
+    lc.add_argument("--seed", type=int, default=0, help="seed of the shuffle of the pool")
     ex.set_defaults(handler=_experiment)
 
 
@@ -178,6 +192,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    if args.learning_curve:
+        return _learning_curve(args)
     from extraction.experiment import parse_ks, parse_masks, run_experiment, write_outputs
     from ingest.schema import load_schema
 
@@ -188,6 +204,21 @@ def _experiment(args: argparse.Namespace) -> int:
     result = run_experiment(args.corpus, args.out, _config(args), ks, masks,
                             separate=not args.no_separate, bert_dir=args.bert,
                             schema=load_schema(args.schema))
+    print(write_outputs(result, args.out))
+    return 0
+
+
+def _learning_curve(args: argparse.Namespace) -> int:
+    from extraction.active_learning import parse_arms, run_simulation, write_outputs
+    from ingest.schema import load_schema
+
+    try:
+        arms = parse_arms(args.strategies)
+        result = run_simulation(args.corpus, args.out, _config(args), start=args.start,
+                                step=args.step, budget=args.budget, arms=arms, seed=args.seed,
+                                bert_dir=args.bert, schema=load_schema(args.schema))
+    except ValueError as exc:
+        raise SystemExit(f"angiokg experiment --learning-curve: {exc}") from None
     print(write_outputs(result, args.out))
     return 0
 
