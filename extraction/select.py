@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,15 +230,19 @@ def select_from_predictions(predictions: Iterable[Document], n: int, *,
 
 def select(extractor: DocumentExtractor, archive: str | Path, n: int, *,
            exclude: str | Path | None = None, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
-           threshold: float = DEFAULT_THRESHOLD, batch_size: int = 64) -> Selection:
-    """Stream `archive` through the model and keep the best `n` reports not yet annotated."""
+           threshold: float = DEFAULT_THRESHOLD, batch_size: int = 64,
+           only: Container[str] | None = None) -> Selection:
+    """Stream `archive` through the model and keep the best `n` reports not yet annotated;
+    with `only`, the archive's other reports are not considered at all (the nightly queue
+    takes the night's new reports)."""
     scorer(strategy)  # an unknown strategy fails before the model runs
     summary = SelectSummary(strategy, n)
     annotated = iter_reports(exclude) if exclude is not None else ()
     skip = AnnotatedFilter(annotated, summary, threshold)
 
     def predictions() -> Iterable[Document]:
-        for shard in extract_shards(iter_reports(archive), extractor, run_id="select",
+        reports = (r for r in iter_reports(archive) if only is None or r.report_id in only)
+        for shard in extract_shards(reports, extractor, run_id="select",
                                     skip=skip, batch_size=batch_size):
             summary.inputs += len(shard.outcomes) + len(shard.skipped)
             for outcome in shard.outcomes:
