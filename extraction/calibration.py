@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from extraction.evaluate import entity_items, relation_items
 from extraction.temperature import Temperatures
+from extraction.uncertainty import expected_errors
 from ingest.document import Document
 
 BINS = 10
@@ -148,19 +149,69 @@ def fit_temperatures(extractor, dev: Sequence[Document], grid: Sequence[float] =
     return Temperatures(chosen["ner"], chosen["rc"], fit)
 
 
+def corrections_made(gold: Document, predicted: Document) -> int:
+    """What an annotator correcting the prediction into the gold has to change: entities and
+    relations to delete (wrong) plus those to add (missed)."""
+    entities = len(entity_items(gold) ^ entity_items(predicted))
+    relations = len(relation_items(gold) ^ relation_items(predicted))
+    return entities + relations
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2  # ties share their mean rank
+        i = j + 1
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Rank correlation; None when either side is constant (or has under two values)."""
+    if len(a) < 2:
+        return None
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    va, vb = sum((x - ma) ** 2 for x in ra), sum((y - mb) ** 2 for y in rb)
+    return cov / math.sqrt(va * vb) if va and vb else None
+
+
+@dataclass(frozen=True)
+class CorrectionsCheck:
+    """`select`'s score against what annotators would really have to correct, per report."""
+
+    expected: float  # summed over the reports
+    made: int
+    spearman: float | None  # between each report's expected and made corrections
+
+    @classmethod
+    def of(cls, gold: Sequence[Document], predicted: Sequence[Document]) -> CorrectionsCheck:
+        expected = [expected_errors(p) for p in predicted]
+        made = [corrections_made(g, p) for g, p in zip(gold, predicted, strict=True)]
+        return cls(sum(expected), sum(made), spearman(expected, [float(m) for m in made]))
+
+
 @dataclass(frozen=True)
 class CalibrationReport:
     """How the confidences of a model directory match accuracy on a split: raw and with the
-    directory's temperatures."""
+    directory's temperatures; and the expected corrections against those really needed."""
 
     heads: dict[str, HeadCalibration]
     documents: int
+    corrections: CorrectionsCheck | None = None
 
     def to_dict(self) -> dict[str, object]:
         def bins(items: Sequence[Item]) -> list[dict[str, float]]:
             return [b.__dict__.copy() for b in reliability(items)]
 
-        return {"documents": self.documents, **{
+        checked = None if self.corrections is None else self.corrections.__dict__.copy()
+        return {"documents": self.documents, "corrections": checked, **{
             head: {**c.summary(), "reliability_before": bins(c.raw),
                    "reliability_after": bins(c.calibrated)} for head, c in self.heads.items()}}
 
@@ -168,11 +219,12 @@ class CalibrationReport:
 def calibration_report(extractor, documents: Sequence[Document]) -> CalibrationReport:
     raw = confidence_items(documents, _predict_at(extractor, documents, Temperatures()))
     stored = extractor.temperatures
-    calibrated = confidence_items(documents, _predict_at(extractor, documents, stored))
+    predicted = _predict_at(extractor, documents, stored)
+    calibrated = confidence_items(documents, predicted)
     temperatures = {"ner": stored.ner, "rc": stored.rc}
     return CalibrationReport({h: HeadCalibration(temperatures[h], tuple(raw[h]),
                                                  tuple(calibrated[h])) for h in HEADS},
-                             len(documents))
+                             len(documents), CorrectionsCheck.of(documents, predicted))
 
 
 HEAD_TITLES = {"ner": "entities", "rc": "relations (on predicted entities)"}
@@ -197,4 +249,10 @@ def format_reliability(report: CalibrationReport) -> str:
                 cells.append(f"{b.count:>{width}d}{b.confidence:8.3f}{b.accuracy:8.3f}" if b
                              else f"{'':>{width}}{'':>8}{'':>8}")
             lines.append(f"{low:.1f}-{low + 0.1:.1f}".ljust(12) + "".join(cells))
+    check = report.corrections
+    if check is not None:
+        rho = "n/a" if check.spearman is None else f"{check.spearman:.3f}"
+        lines.append(f"\nselect's score (expected corrections, calibrated) over "
+                     f"{report.documents} reports: {check.expected:.1f} expected, {check.made} "
+                     f"made; Spearman per report {rho}")
     return "\n".join(lines)

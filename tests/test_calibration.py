@@ -119,3 +119,21 @@ def test_evaluate_prints_reliability_tables_and_writes_them_as_json(tmp_path, ca
     entities = payload["calibration"]["ner"]
     assert entities["items"] == sum(b["count"] for b in entities["reliability_before"])
     assert 0.0 <= entities["ece_before"] <= 1.0
+
+
+def test_corrections_made_count_wrong_and_missed_items_and_ranks_correlate():
+    from extraction.calibration import CorrectionsCheck, corrections_made, spearman
+    from ingest.document import Document, Entity, Relation, Span
+
+    gold = Document("r", "前降支狭窄", (Entity("T1", "BodyPart", (Span(0, 3),), "前降支"),
+                                       Entity("T2", "Degree", (Span(3, 5),), "狭窄")),
+                    (Relation("R1", "Modifier", "T2", "T1"),))
+    wrong = replace(gold, entities=(gold.entities[0],
+                                    Entity("T2", "Degree", (Span(4, 5),), "窄", 0.5)))
+    # the wrong T2 deleted and the right one added; R1 on the wrong span likewise: 4
+    assert corrections_made(gold, wrong) == 4 and corrections_made(gold, gold) == 0
+    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+    check = CorrectionsCheck.of([gold, gold], [gold, wrong])
+    assert check.made == 4 and check.expected == pytest.approx(0.5)
