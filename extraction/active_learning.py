@@ -15,7 +15,8 @@
 
 The headline F1 is RC on predicted entities (a triple is right only with both spans, types and
 the relation right: what the records are built from); NER F1 is in the tables too. A training
-set met twice (the shared start, the whole pool) is trained once.
+set met twice (the shared start, the whole pool) is trained once, and a simulation started again
+in the same folder reuses the models it already trained.
 """
 
 from __future__ import annotations
@@ -124,17 +125,30 @@ class _Trainer:
                  encoder: Path, models: Path) -> None:
         self.fixed, self.schema, self.config = fixed, schema, config
         self.encoder, self.models = encoder, models
-        self.done: dict[str, dict] = {}
+        self.done: dict[str, dict | None] = {}
 
     def train(self, labelled: Sequence[Document]) -> tuple[str, dict]:
         name = _subset_name(labelled)
         if name not in self.done:
+            self.done[name] = self._reuse(name)
+        if self.done[name] is None:
             ordered = sorted(labelled, key=lambda d: d.doc_id)  # same set, same model
             result = train_documents([*ordered, *self.fixed], self.schema, self.models / name,
                                      self.config, self.encoder)
             self.done[name] = result.metrics
             logger.info("%s: test RC F1 %.4f", name, result.metrics["test"]["rc_predicted"]["f1"])
         return name, self.done[name]
+
+    def _reuse(self, name: str) -> dict | None:
+        """The metrics of a model this set already has in OUT/models (an interrupted
+        simulation started again), if it was trained with the same configuration."""
+        folder = self.models / name
+        try:
+            saved = json.loads((folder / "train_config.json").read_text(encoding="utf-8"))
+            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return metrics if saved == self.config.to_dict() and "test" in metrics else None
 
 
 def _bare(documents: Sequence[Document]) -> list[Document]:
@@ -183,7 +197,9 @@ def run_simulation(corpus_dir: str | Path, out_dir: str | Path, config: TrainCon
     step = step or start
     sizes = schedule(len(pool), start, step, budget)
     budget_chars = sum(len(d.text) for d in pool[: sizes[-1]])
-    if bert_dir is None:
+    if bert_dir is None and (out / "encoder" / "config.json").is_file():
+        encoder = out / "encoder"  # started again: the models already trained fine-tuned it
+    elif bert_dir is None:
         encoder, _ = build_shared_encoder([d.text for d in pool], config, out)
     else:
         encoder = Path(bert_dir)

@@ -50,11 +50,11 @@ def test_a_tiny_simulation_writes_its_tables_and_plot(tmp_path):
     generate_corpus(36, 11, tmp_path / "corpus")
     (tmp_path / "config.json").write_text(json.dumps({"epochs": 2}), encoding="utf-8")
     out = tmp_path / "out"
-    code = angiokg(["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile",
-                    "tiny", "--config", str(tmp_path / "config.json"), "--learning-curve",
-                    "--start", "5", "--step", "8", "--strategies", "expected-errors",
-                    "--device", "cpu"])
-    assert code == 0
+    args = ["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile", "tiny",
+            "--config", str(tmp_path / "config.json"), "--learning-curve", "--start", "5",
+            "--step", "8", "--strategies", "expected-errors", "--device", "cpu"]
+    assert angiokg(args) == 0
+    csv_text = (out / "learning_curve.csv").read_text(encoding="utf-8")
     with (out / "learning_curve.csv").open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     result = json.loads((out / "learning_curve.json").read_text(encoding="utf-8"))
@@ -78,3 +78,9 @@ def test_a_tiny_simulation_writes_its_tables_and_plot(tmp_path):
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     models = [name for name in os.listdir(out / "models") if not name.startswith(".")]
     assert len(models) == 2 * len(sizes) - 2  # the shared start and end trained once
+
+    # started again in the same folder, it trains nothing and says the same
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "models").glob("*/heads.pt")}
+    assert angiokg(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "models").glob("*/heads.pt")} == stamps
+    assert (out / "learning_curve.csv").read_text(encoding="utf-8") == csv_text
