@@ -99,7 +99,7 @@ def _night(params: NightlyParams) -> NightlyResult:
     queue = None
     if params.queue_size:
         queue = annotation_queue(params.out, params.archive, params.annotated,
-                                 Path(model.model_dir), str(summary["run_id"]), params.queue_size,
+                                 Path(model.model_dir), summary.run_id, params.queue_size,
                                  params.schema_path)
     exported = export_flow(params.export_params())
     return NightlyResult(ingested, model, retrain, why, summary, exported, queue)

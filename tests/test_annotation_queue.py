@@ -45,7 +45,7 @@ def test_the_nightly_flow_queues_the_nights_new_reports_and_publishes_the_path(t
     assert state.is_completed()
     result = state.result()
     queue = result.queue
-    run_id = result.summary["run_id"]
+    run_id = result.summary.run_id
     assert queue.folder == RunLayout(params.out).queue / run_id
     assert queue.reports == 3 and queue.candidates == 8
     with (queue.folder / QUEUE_CSV).open(encoding="utf-8") as handle:
