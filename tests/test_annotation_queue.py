@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
+from prefect import flow
 
 from extraction.select import QUEUE_CSV
-from flows.annotation_queue import QUEUE_ARTIFACT
+from flows.annotation_queue import QUEUE_ARTIFACT, annotation_queue
 from flows.nightly_flow import nightly_flow
 from flows.parameters import NightlyParams
 from flows.state import RunLayout
@@ -61,6 +63,17 @@ def test_the_nightly_flow_queues_the_nights_new_reports_and_publishes_the_path(t
     assert artifact.type == "table" and str(queue.folder) in artifact.description
     assert [row["report_id"] for row in table] == [r["report_id"] for r in rows]
     assert table[0]["file"] == str(queue.folder / f"{rows[0]['report_id']}.ann")
+
+    # the run resumed after its queue was written: the same queue, not written again
+    stamp = (queue.folder / QUEUE_CSV).stat().st_mtime_ns
+    @flow
+    def resumed():
+        return annotation_queue(params.out, archive, annotated, Path(result.model.model_dir),
+                                run_id, 3)
+
+    again = resumed()
+    assert (again.folder, again.reports, again.candidates) == (queue.folder, 3, 8)
+    assert (queue.folder / QUEUE_CSV).stat().st_mtime_ns == stamp
 
     second = nightly_flow(params, return_state=True)  # nothing new: no queue
     assert second.result().queue.folder is None
