@@ -30,6 +30,7 @@ yielded in input order as soon as their sentences are done.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -299,10 +300,10 @@ class Extractor:
         with self._autocast():
             probs = self.model.relation_probs(lower, attention_mask, PairIndex(*cols), input_ids,
                                               self.temperatures.rc)
-        probs = probs.float().cpu()
+        rows = probs.float().cpu().tolist()  # plain floats: a few per pair, no tensor overhead
         for row, (b, i, j) in enumerate(index):
             a, c = mentions_per[b][i], mentions_per[b][j]
-            decision = self._decide(probs[row], a.type, c.type)
+            decision = self._decide(rows[row], a.type, c.type)
             missed = 1.0 - decision.no_relation if decision.label == NO_RELATION else 0.0
             doubts[b] = doubts[b] + Doubt(missed_relations=missed, entropy=decision.entropy)
             if decision.label != NO_RELATION:
@@ -310,7 +311,8 @@ class Extractor:
                                                   decision.confidence))
         return list(zip((tuple(f) for f in found), doubts, strict=True))
 
-    def _decide(self, probs: torch.Tensor, first_type: str, second_type: str) -> PairDecision:
+    def _decide(self, probs: Sequence[float], first_type: str, second_type: str
+                ) -> PairDecision:
         """The most probable of NoRelation and the labels the schema allows between the types,
         with the distribution renormalised over those labels."""
         options = [(NO_RELATION, True)]
@@ -319,9 +321,10 @@ class Extractor:
             if name not in seen:  # a label names a relation, not its direction: count it once
                 seen.add(name)
                 options.append((name, first_is_arg1))
-        allowed = probs[[self._label_index[name] for name, _ in options]]
-        allowed = allowed / allowed.sum().clamp_min(1e-12)
-        best = int(torch.argmax(allowed))  # ties: NoRelation (index 0) first, as before
+        raw = [probs[self._label_index[name]] for name, _ in options]
+        total = max(sum(raw), 1e-12)
+        allowed = [p / total for p in raw]
+        best = max(range(len(allowed)), key=allowed.__getitem__)  # ties: NoRelation first
         label, first_is_arg1 = options[best]
-        return PairDecision(label, first_is_arg1, float(allowed[best]), float(allowed[0]),
-                            float(_entropy(allowed)))
+        entropy = -sum(p * math.log(p) for p in allowed if p > 0)
+        return PairDecision(label, first_is_arg1, allowed[best], allowed[0], entropy)
