@@ -162,6 +162,7 @@ def test_the_queue_folder_opens_as_a_brat_collection(tmp_path):
     load = load_corpus(out, load_schema())
     assert [f.format() for f in load.findings if f.is_error] == []
     assert sorted(d.doc_id for d in load.documents) == sorted(r["report_id"] for r in rows)
+    assert angiokg(["validate", str(out), "--strict"]) == 0  # as an annotator's corpus
     for row in rows:
         assert (out / f"{row['report_id']}.txt").read_text(encoding="utf-8") == \
             (archive / f"{row['report_id']}.txt").read_text(encoding="utf-8")
