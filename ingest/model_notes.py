@@ -24,9 +24,9 @@ from ingest.document import Document, OtherAnnotation
 NOTE_TYPE = "AnnotatorNotes"
 NOTE_PREFIX = "model "
 # The default `--note-below`: a note on every annotation whose calibrated confidence is under
-# 0.9, i.e. one the model gives at least a 1-in-10 chance of being wrong. After temperature
-# scaling on dev a confidence is a probability of being right (docs/annotation-loop.md has the
-# reliability tables behind this choice).
+# 0.9, one the model gives at least a 1-in-10 chance of being wrong. On the sample's test split
+# the annotations above it were right 96.7% of the time, and the 16% of relations under it held
+# 73% of the wrong ones (docs/annotation-loop.md, "Calibration").
 DEFAULT_NOTE_BELOW = 0.9
 _NOTE_TEXT = re.compile(r"model (?:0\.\d\d|1\.00)")
 
