@@ -126,9 +126,9 @@ def use_gold_paths(model: FocusedAttentionModel, table: dict[tuple[int, ...], li
     whole NER pass as usual (so its cost is unchanged)."""
     real_tag, count = model.tag, OracleCount()
 
-    def tag(input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor
-            ) -> NerOutput:
-        out = real_tag(input_ids, attention_mask, char_mask)
+    def tag(input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor,
+            temperature: float = 1.0) -> NerOutput:
+        out = real_tag(input_ids, attention_mask, char_mask, temperature)
         rows = input_ids.tolist()
         paths = []
         for row, n, own in zip(rows, char_mask.sum(dim=1).tolist(), out.paths, strict=True):

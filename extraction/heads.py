@@ -59,12 +59,20 @@ def constrained_crf(tags: Sequence[str]) -> CRF:
     return crf
 
 
-def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor,
+                  temperature: float = 1.0) -> torch.Tensor:
     """p(tag_t = c | sentence) by forward-backward, (B, L, C); rows outside `mask` are junk.
 
     emissions (B, L, C) float, mask (B, L) bool with every sentence a non-empty prefix.
+    `temperature` divides every score (emissions and transitions): above 1 it softens the
+    marginals (calibration, extraction/calibration.py); the Viterbi path does not change.
     """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
     start, trans, end = crf.start_transitions, crf.transitions, crf.end_transitions
+    if temperature != 1.0:
+        start, trans, end = start / temperature, trans / temperature, end / temperature
+        emissions = emissions / temperature
     batch, length, _ = emissions.shape
     alphas = [start + emissions[:, 0]]  # (B, C) each
     for t in range(1, length):
@@ -125,13 +133,13 @@ class NerHead(nn.Module):
         return -self.crf(emissions, tags, mask=char_mask, reduction="mean")
 
     def decode(
-        self, emissions: torch.Tensor, char_mask: torch.Tensor
+        self, emissions: torch.Tensor, char_mask: torch.Tensor, temperature: float = 1.0
     ) -> tuple[list[list[int]], torch.Tensor]:
-        """(best tag ids per sentence, marginals (B, L, C))."""
+        """(best tag ids per sentence, marginals (B, L, C) at `temperature`)."""
         # The penalized transitions are computed once here, not at every step of the loops.
         with parametrize.cached():
             return (viterbi_paths(self.crf, emissions, char_mask),
-                    crf_marginals(self.crf, emissions, char_mask))
+                    crf_marginals(self.crf, emissions, char_mask, temperature))
 
 
 class RcHead(nn.Module):

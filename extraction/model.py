@@ -88,11 +88,11 @@ class FocusedAttentionModel(nn.Module):
 
     @torch.no_grad()
     def tag(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-            char_mask: torch.Tensor) -> NerOutput:
+            char_mask: torch.Tensor, temperature: float = 1.0) -> NerOutput:
         lower = self.encoder.lower(input_ids, attention_mask)
         ner_hidden = self.encoder.ner(lower, attention_mask)
         emissions = self.ner_head.emissions(ner_hidden, char_mask)
-        paths, marginals = self.ner_head.decode(emissions, char_mask)
+        paths, marginals = self.ner_head.decode(emissions, char_mask, temperature)
         return NerOutput(lower=lower, paths=paths, marginals=marginals)
 
     @torch.no_grad()
@@ -102,9 +102,11 @@ class FocusedAttentionModel(nn.Module):
         attention_mask: torch.Tensor,
         pairs: PairIndex,
         input_ids: torch.Tensor | None = None,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
-        """p(label | pair), (P, R), from the lower layers' output of the pairs' sentences."""
+        """p(label | pair), (P, R), from the lower layers' output of the pairs' sentences;
+        `temperature` divides the logits (calibration; the argmax does not change)."""
         if len(pairs) == 0:
             return torch.zeros(0, len(self.relation_labels), device=lower.device)
         cls = self.encoder.rc_cls(lower, attention_mask, pairs, input_ids)
-        return torch.softmax(self.rc_head(cls), dim=-1)
+        return torch.softmax(self.rc_head(cls) / temperature, dim=-1)

@@ -66,6 +66,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--bert", help="BERT checkpoint directory every cell fine-tunes; default: "
                     "build a tokenizer and pre-train a small BERT on the corpus once")
     ex.add_argument("--schema", help="annotation.conf (default: the bundled one)")
+    lc = ex.add_argument_group(
+        "learning curve and active-learning simulation (--learning-curve)",
+        "rounds from the same start adding --step reports chosen by each strategy or at random; "
+        "writes learning_curve.md/.csv/.json/.png instead of the paper's tables")
+    lc.add_argument("--learning-curve", action="store_true",
+                    help="run the simulation instead of the K x mask grid")
+    lc.add_argument("--start", type=int, help="random reports of the first round (default: a "
+                    "tenth of the train split)")
+    lc.add_argument("--step", type=int, help="reports added per round (default: --start)")
+    lc.add_argument("--budget", type=int, help="labelled reports of the last round (default: "
+                    "the whole train split)")
+    lc.add_argument("--strategies", default="expected-errors,entropy,random",
+                    help="selection arms, comma-separated; random is always one")
+    lc.add_argument("--seed", type=int, default=0, help="seed of the shuffle of the pool")
     ex.set_defaults(handler=_experiment)
 
 
@@ -149,6 +163,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from extraction.calibration import calibration_report, format_reliability
     from extraction.evaluate import evaluate_extractor, format_report
     from extraction.predict import Extractor
     from extraction.train import read_corpus, split_documents
@@ -163,16 +178,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not documents:
         raise SystemExit(f"{args.corpus}: no report falls in the {args.split} split")
     report = evaluate_extractor(extractor, documents)
+    calibration = calibration_report(extractor, documents)
     print(f"model {extractor.model_version}, split {args.split}")
     print(format_report(report))
+    print()
+    print(format_reliability(calibration))
     if args.json:
         from ingest.atomic import write_text_atomic
 
-        write_text_atomic(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+        payload = {**report.to_dict(), "calibration": calibration.to_dict()}
+        write_text_atomic(args.json, json.dumps(payload, indent=1) + "\n")
     return 0
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    if args.learning_curve:
+        return _learning_curve(args)
     from extraction.experiment import parse_ks, parse_masks, run_experiment, write_outputs
     from ingest.schema import load_schema
 
@@ -183,6 +204,21 @@ def _experiment(args: argparse.Namespace) -> int:
     result = run_experiment(args.corpus, args.out, _config(args), ks, masks,
                             separate=not args.no_separate, bert_dir=args.bert,
                             schema=load_schema(args.schema))
+    print(write_outputs(result, args.out))
+    return 0
+
+
+def _learning_curve(args: argparse.Namespace) -> int:
+    from extraction.active_learning import parse_arms, run_simulation, write_outputs
+    from ingest.schema import load_schema
+
+    try:
+        arms = parse_arms(args.strategies)
+        result = run_simulation(args.corpus, args.out, _config(args), start=args.start,
+                                step=args.step, budget=args.budget, arms=arms, seed=args.seed,
+                                bert_dir=args.bert, schema=load_schema(args.schema))
+    except ValueError as exc:
+        raise SystemExit(f"angiokg experiment --learning-curve: {exc}") from None
     print(write_outputs(result, args.out))
     return 0
 

@@ -8,7 +8,9 @@
       schema.sha256     Schema.sha256 of it (types and argument constraints)
       train_config.json the TrainConfig used
       metrics.json      dev/test scores and timings
-      model_version     "<dir name>-<first 10 hex of sha256 of the weights>"
+      calibration.json  temperatures of the NER and RC heads fitted on dev (optional: a
+                        directory without it gives raw confidences)
+      model_version     "<dir name>-<first 10 hex of sha256 of the weights and calibration>"
 
 A directory made for another schema is refused on load: its labels would mean other things.
 """
@@ -25,6 +27,7 @@ import torch
 from extraction.bert_factory import load_bert
 from extraction.model import FocusedAttentionModel
 from extraction.str_encoder import StrEncoder
+from extraction.temperature import CALIBRATION, Temperatures
 from extraction.tokenizer import CharTokenizer
 from extraction.train_config import TrainConfig
 from ingest.atomic import atomic_directory
@@ -53,11 +56,15 @@ class LoadedModel:
     config: TrainConfig
     metrics: dict
     model_version: str
+    temperatures: Temperatures = Temperatures()
 
 
 def _weights_hash(directory: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted((directory / ENCODER).glob("*.safetensors")) + [directory / HEADS]:
+    # The calibration is hashed too: it changes every confidence written downstream.
+    paths = sorted((directory / ENCODER).glob("*.safetensors")) + [directory / HEADS]
+    paths += [p for p in (directory / CALIBRATION,) if p.is_file()]
+    for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 
@@ -69,6 +76,7 @@ def save_model_dir(
     schema: Schema,
     config: TrainConfig,
     metrics: dict,
+    temperatures: Temperatures | None = None,
 ) -> str:
     """Write the directory (to a sibling temp dir first, then swapped in); return model_version."""
     target = Path(out_dir)
@@ -85,6 +93,8 @@ def save_model_dir(
         config.save(tmp / CONFIG)
         (tmp / METRICS).write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n",
                                    encoding="utf-8")
+        if temperatures is not None:
+            temperatures.save(tmp)
         version = f"{target.name}-{_weights_hash(tmp)}"
         (tmp / VERSION).write_text(version + "\n", encoding="utf-8")
     return version
@@ -130,4 +140,4 @@ def load_model_dir(path: str | Path, schema: Schema | None = None) -> LoadedMode
     metrics_path = root / METRICS
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
     return LoadedModel(root, model, CharTokenizer.from_dir(root / ENCODER), own_schema, config,
-                       metrics, _read(root / VERSION).strip())
+                       metrics, _read(root / VERSION).strip(), Temperatures.load(root))

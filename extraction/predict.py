@@ -11,8 +11,15 @@ layers' output of the NER pass (layers 1..N-K run once per sentence).
   over its characters (forward-backward), i.e. how sure the model is of its least certain
   character; a probability in (0, 1].
 - Relation: the label is the most probable of NoRelation and the relations the schema allows
-  between the two types; its softmax probability is the confidence. The direction (Arg1/Arg2)
-  comes from the schema's argument types. NoRelation is not emitted.
+  between the two types; its probability among those labels (the softmax renormalised over
+  them: the model may choose nothing else) is the confidence. The direction (Arg1/Arg2) comes
+  from the schema's argument types. NoRelation is not emitted.
+- Doubt the lines do not show (`Document.doubt`): entities possibly missed (B/S marginals on
+  characters tagged O), relations possibly missed (1 - p(NoRelation) on pairs judged
+  NoRelation), and the entropy of every marginal and pair distribution; `select` scores
+  reports with it (extraction/uncertainty.py).
+- Confidences are calibrated by the model directory's temperatures (extraction/temperature.py)
+  when it has them; decisions are the same at any temperature.
 - `relations=False` makes it an NER-only pass: the same entities, no relation classified (for
   comparing the cost of relation classification with the NER pass).
 
@@ -24,6 +31,7 @@ input order as soon as their window is done.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,9 +42,10 @@ from extraction.batching import EncodedSentence, collate, length_batches, pair_s
 from extraction.bert_factory import pick_device
 from extraction.model import FocusedAttentionModel
 from extraction.str_encoder import PairIndex
+from extraction.temperature import Temperatures
 from extraction.tokenizer import CharTokenizer
-from ingest.bieos import decode
-from ingest.document import Document, Entity, Relation, Span
+from ingest.bieos import decode, split_tag
+from ingest.document import Document, Doubt, Entity, Relation, Span
 from ingest.examples import (
     DEFAULT_MAX_CHARS,
     Mention,
@@ -73,6 +82,22 @@ class SentencePrediction:
     mentions: tuple[Mention, ...]  # entity_id empty; offsets relative to the sentence
     confidences: tuple[float, ...]
     relations: tuple[PredictedRelation, ...]
+    doubt: Doubt = Doubt()
+
+
+@dataclass(frozen=True)
+class PairDecision:
+    """The RC decision on one candidate pair, over the labels the schema allows it."""
+
+    label: str  # NO_RELATION or an allowed relation
+    first_is_arg1: bool
+    confidence: float  # p(label) renormalised over NoRelation + the allowed relations
+    no_relation: float  # p(NoRelation), renormalised likewise
+    entropy: float  # of that renormalised distribution, nats
+
+
+def _entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return -(probs * torch.log(probs.clamp_min(1e-12))).sum(dim)
 
 
 Window = list[tuple[Document, list[SentenceSpan]]]
@@ -112,6 +137,7 @@ class Extractor:
         max_chars: int = DEFAULT_MAX_CHARS,
         device: str | torch.device | None = None,
         relations: bool = True,
+        temperatures: Temperatures | None = None,
     ) -> None:
         self.device = torch.device(device) if device is not None else pick_device()
         # False: entities only. A model trained NER-only has an untrained RC head: never asked.
@@ -121,10 +147,13 @@ class Extractor:
         self.schema = schema
         self.model_version = model_version
         self.max_chars = max_chars
+        self.temperatures = temperatures or Temperatures()
         self._label_index = {label: i for i, label in enumerate(model.relation_labels)}
         self._between: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
         # Called after each window of `extract` (Extractor.load: give freed memory back).
         self.after_window: Callable[[], None] | None = None
+        self._starts = [i for i, t in enumerate(model.tags) if split_tag(t)[0] in ("B", "S")]
+        self._outside = model.tags.index("O")
 
     @classmethod
     def load(
@@ -142,7 +171,7 @@ class Extractor:
             logger.warning("%s was trained RC-only: it finds no entities by itself, it only "
                            "classifies relations between given ones", model_dir)
         extractor = cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
-                        loaded.config.max_chars, device, relations)
+                        loaded.config.max_chars, device, relations, loaded.temperatures)
         if allocator.trim_from_env():
             extractor.after_window = allocator.release_free_memory
         return extractor
@@ -162,7 +191,7 @@ class Extractor:
             results = self._classify(
                 [e.sentence.text for e in examples], [e.mentions for e in examples]
             )
-            for example, found in zip(examples, results, strict=True):
+            for example, (found, _) in zip(examples, results, strict=True):
                 for rel in found:
                     first = example.mentions[rel.first].entity_id
                     second = example.mentions[rel.second].entity_id
@@ -183,14 +212,16 @@ class Extractor:
         encoded = [self._encode(t) for t in texts]
         batch = collate(encoded, self.tokenizer.pad_id).to(self.device)
         with self._autocast():
-            ner = self.model.tag(batch.input_ids, batch.attention_mask, batch.char_mask)
+            ner = self.model.tag(batch.input_ids, batch.attention_mask, batch.char_mask,
+                                 self.temperatures.ner)
+        marginals = ner.marginals.float().cpu()
         # p(decoded tag at each character), all sentences at once: (B, L) -> lists
-        decoded = torch.zeros(ner.marginals.shape[:2], dtype=torch.long)
+        decoded = torch.zeros(marginals.shape[:2], dtype=torch.long)
         for b, path in enumerate(ner.paths):
             decoded[b, : len(path)] = torch.tensor(path, dtype=torch.long)
-        chosen = ner.marginals.float().cpu().gather(2, decoded.unsqueeze(2)).squeeze(2).tolist()
-        mentions_per, confidences_per = [], []
-        for text, path, probs in zip(texts, ner.paths, chosen, strict=True):
+        chosen = marginals.gather(2, decoded.unsqueeze(2)).squeeze(2).tolist()
+        mentions_per, confidences_per, doubts = [], [], []
+        for b, (text, path, probs) in enumerate(zip(texts, ner.paths, chosen, strict=True)):
             tags = [self.model.tags[i] for i in path]
             mentions, confidences = [], []
             for entity_type, start, end in decode(tags):
@@ -198,11 +229,18 @@ class Extractor:
                 confidences.append(min(probs[start:end]))
             mentions_per.append(tuple(mentions))
             confidences_per.append(tuple(confidences))
-        relations = (self._relations_from_lower(ner.lower, batch.attention_mask,
-                                                batch.input_ids, mentions_per)
-                     if self.relations else [() for _ in texts])
-        return [SentencePrediction(m, c, r)
-                for m, c, r in zip(mentions_per, confidences_per, relations, strict=True)]
+            chars = marginals[b, : len(path)]
+            outside = torch.tensor(path) == self._outside
+            missed = chars[outside][:, self._starts].sum() if bool(outside.any()) else 0.0
+            doubts.append(Doubt(missed_entities=float(missed),
+                                entropy=float(_entropy(chars).sum())))
+        if self.relations:
+            found = self._relations_from_lower(ner.lower, batch.attention_mask,
+                                               batch.input_ids, mentions_per)
+        else:
+            found = [((), Doubt()) for _ in texts]
+        return [SentencePrediction(m, c, r, d + rd) for m, c, (r, rd), d
+                in zip(mentions_per, confidences_per, found, doubts, strict=True)]
 
     # --- internals -----------------------------------------------------------------------
 
@@ -238,7 +276,9 @@ class Extractor:
     ) -> Document:
         entities: list[Entity] = []
         relations: list[Relation] = []
+        doubt = Doubt()
         for sentence, prediction in zip(sentences, predictions, strict=True):
+            doubt = doubt + prediction.doubt
             ids = []
             for mention, confidence in zip(prediction.mentions, prediction.confidences,
                                            strict=True):
@@ -254,14 +294,14 @@ class Extractor:
                                           rel.confidence))
         # A prediction, not an annotation: `annotated` stays as the input document had it.
         return replace(document, entities=tuple(entities), relations=tuple(relations),
-                       others=())
+                       others=(), doubt=doubt)
 
     def _classify(
         self, texts: Sequence[str], mentions: Sequence[Sequence[Mention]], batch_size: int = 64
-    ) -> list[tuple[PredictedRelation, ...]]:
+    ) -> list[tuple[tuple[PredictedRelation, ...], Doubt]]:
         """Relations between given mentions (gold entities), batch by batch."""
         self.model.eval()
-        out: list[tuple[PredictedRelation, ...]] = []
+        out: list[tuple[tuple[PredictedRelation, ...], Doubt]] = []
         for k in range(0, len(texts), batch_size):
             encoded = [self._encode(t) for t in texts[k : k + batch_size]]
             batch = collate(encoded, self.tokenizer.pad_id).to(self.device)
@@ -278,7 +318,9 @@ class Extractor:
         attention_mask: torch.Tensor,
         input_ids: torch.Tensor,
         mentions_per: Sequence[Sequence[Mention]],
-    ) -> list[tuple[PredictedRelation, ...]]:
+    ) -> list[tuple[tuple[PredictedRelation, ...], Doubt]]:
+        """Per sentence: the relations found between its mentions, and the doubt of the
+        candidate pairs (missed relations and entropy)."""
         index: list[tuple[int, int, int]] = []  # sentence, first, second
         spans = []
         for b, mentions in enumerate(mentions_per):
@@ -287,49 +329,57 @@ class Extractor:
                 spans.append((b, *pair_span(mentions[i].start, mentions[i].end,
                                             mentions[j].start, mentions[j].end)))
         found: list[list[PredictedRelation]] = [[] for _ in mentions_per]
+        doubts = [Doubt() for _ in mentions_per]
         if not index:
-            return [tuple(f) for f in found]
+            return list(zip((tuple(f) for f in found), doubts, strict=True))
         chunks = []
         for k in range(0, len(spans), RC_PAIRS_PER_CHUNK):
             # Pairs come in sentence order: a chunk needs only its own run of sentences.
-            rows = torch.tensor(spans[k : k + RC_PAIRS_PER_CHUNK], dtype=torch.long)
-            first, last = int(rows[0, 0]), int(rows[-1, 0]) + 1
-            rows[:, 0] -= first
-            pairs = PairIndex(*rows.T.contiguous().to(self.device))
+            chunk_spans = torch.tensor(spans[k : k + RC_PAIRS_PER_CHUNK], dtype=torch.long)
+            first, last = int(chunk_spans[0, 0]), int(chunk_spans[-1, 0]) + 1
+            chunk_spans[:, 0] -= first
+            pairs = PairIndex(*chunk_spans.T.contiguous().to(self.device))
             with self._autocast():
                 chunk = self.model.relation_probs(lower[first:last],
                                                   attention_mask[first:last], pairs,
-                                                  input_ids[first:last])
+                                                  input_ids[first:last], self.temperatures.rc)
             chunks.append(chunk.float().cpu())
-        probs = torch.cat(chunks).tolist()  # one conversion, not one per pair and label
+        rows = torch.cat(chunks).tolist()  # plain floats: one conversion, not one per pair
         for row, (b, i, j) in enumerate(index):
             a, c = mentions_per[b][i], mentions_per[b][j]
-            choice = self._decide(probs[row], a.type, c.type)
-            if choice is not None:
-                label, first_is_arg1, confidence = choice
-                found[b].append(PredictedRelation(i, j, label, first_is_arg1, confidence))
-        return [tuple(f) for f in found]
+            decision = self._decide(rows[row], a.type, c.type)
+            missed = 1.0 - decision.no_relation if decision.label == NO_RELATION else 0.0
+            doubts[b] = doubts[b] + Doubt(missed_relations=missed, entropy=decision.entropy)
+            if decision.label != NO_RELATION:
+                found[b].append(PredictedRelation(i, j, decision.label, decision.first_is_arg1,
+                                                  decision.confidence))
+        return list(zip((tuple(f) for f in found), doubts, strict=True))
 
-    def _decide(
-        self, probs: Sequence[float], first_type: str, second_type: str
-    ) -> tuple[str, bool, float] | None:
-        """(label, first_is_arg1, probability) of the best schema-allowed label; None if none."""
-        best_label, best_dir = NO_RELATION, True
-        best_p = probs[self._label_index[NO_RELATION]]
-        for name, first_is_arg1, label in self._allowed(first_type, second_type):
-            p = probs[label]
-            if p > best_p:
-                best_label, best_p, best_dir = name, p, first_is_arg1
-        if best_label == NO_RELATION:
-            return None
-        return best_label, best_dir, best_p
+    def _decide(self, probs: Sequence[float], first_type: str, second_type: str
+                ) -> PairDecision:
+        """The most probable of NoRelation and the labels the schema allows between the types,
+        with the distribution renormalised over those labels."""
+        options = [(NO_RELATION, True, self._label_index[NO_RELATION]),
+                   *self._allowed(first_type, second_type)]
+        raw = [probs[label] for _, _, label in options]
+        total = max(sum(raw), 1e-12)
+        allowed = [p / total for p in raw]
+        best = max(range(len(allowed)), key=allowed.__getitem__)  # ties: NoRelation first
+        label, first_is_arg1, _ = options[best]
+        entropy = -sum(p * math.log(p) for p in allowed if p > 0)
+        return PairDecision(label, first_is_arg1, allowed[best], allowed[0], entropy)
 
     def _allowed(self, first_type: str, second_type: str) -> tuple[tuple[str, bool, int], ...]:
-        """(relation, first_is_arg1, label index) the schema allows between the two types;
-        asked once per pair, answered once per pair of types."""
+        """(relation, first_is_arg1, label index) the schema allows between the two types, each
+        relation once (a label names a relation, not its direction); asked once per pair,
+        answered once per pair of types."""
         key = (first_type, second_type)
         if key not in self._between:
-            self._between[key] = tuple(
-                (name, first_is_arg1, self._label_index[name])
-                for name, first_is_arg1 in self.schema.relations_between(*key))
+            seen: set[str] = set()
+            allowed = []
+            for name, first_is_arg1 in self.schema.relations_between(*key):
+                if name not in seen:
+                    seen.add(name)
+                    allowed.append((name, first_is_arg1, self._label_index[name]))
+            self._between[key] = tuple(allowed)
         return self._between[key]

@@ -9,7 +9,9 @@
    train_config); dev and test keep every pair.
 4. Fine-tune the focused attention model: AdamW, warm-up then linear decay, gradient clipping;
    after each epoch score dev as the paper does and keep the best epoch (early stopping).
-5. Score the test split with the best weights and write the model directory.
+5. Calibrate: a temperature per head fitted on dev (extraction/calibration.py), so that a
+   confidence is a probability of being right; decisions are unchanged.
+6. Score the test split with the best weights and write the model directory.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from transformers import BertModel, get_linear_schedule_with_warmup
 
 from extraction.batching import EncodedSentence, collate, encode_example, length_batches
 from extraction.bert_factory import load_bert, new_bert, pick_device
+from extraction.calibration import fit_temperatures
 from extraction.evaluate import EvaluationReport, evaluate_extractor
 from extraction.model import FocusedAttentionModel
 from extraction.model_dir import save_model_dir
@@ -341,12 +344,17 @@ def train_documents(
     if corpus is not None:
         metrics["corpus"] = asdict(corpus)
     extractor = Extractor(model, tokenizer, schema, max_chars=config.max_chars, device=device)
+    calibration_began = time.monotonic()
+    temperatures = fit_temperatures(extractor, sides["dev"])
+    extractor.temperatures = temperatures
+    metrics["calibration"] = temperatures.fit
+    timings["calibration_seconds"] = time.monotonic() - calibration_began
     reports = {side: evaluate_extractor(extractor, sides[side])
                for side in ("dev", "test") if sides[side]}
     metrics.update({side: report.to_dict() for side, report in reports.items()})
     timings["total_seconds"] = time.monotonic() - began
     metrics["timings"] = timings
-    version = save_model_dir(out, model.cpu(), tokenizer, schema, config, metrics)
+    version = save_model_dir(out, model.cpu(), tokenizer, schema, config, metrics, temperatures)
     write_bytes_atomic(out / LOG_FILE, log_path.read_bytes())
     return TrainResult(out, version, metrics, time.monotonic() - began, reports.get("dev"),
                        reports.get("test"))

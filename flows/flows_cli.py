@@ -82,6 +82,8 @@ def _nightly_args(parser: argparse.ArgumentParser, *, sample: bool) -> None:
                         help="when another run is writing the run folder, wait for it "
                              "(default: refuse, naming it)")
     parser.add_argument("--dask-address", help="Dask scheduler for the extraction shards")
+    parser.add_argument("--queue-size", type=int, default=50,
+                        help="reports in the next annotation queue, queue/<run_id>/ (0: none)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,6 +118,7 @@ def nightly_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "profile": args.profile, "checkpoint": args.checkpoint, "retrain": args.retrain,
         "graph": args.graph, "workers": args.workers, "shard_size": args.shard_size,
         "dask_address": args.dask_address, "wait_for_lock": args.wait,
+        "queue_size": args.queue_size,
     }
 
 

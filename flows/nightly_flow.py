@@ -1,5 +1,5 @@
 """nightly_flow: ingest -> (retrain when the annotations changed) -> extract new reports ->
-load the graph.
+the next annotation queue -> load the graph.
 
 Training goes to the GPU work pool through `run_deployment` when `train_deployment` is set (the
 deployed set-up); otherwise it runs here as a subflow. The two share the run folder, so the
@@ -14,6 +14,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
+from flows.annotation_queue import QueueResult, annotation_queue
 from flows.export_flow import ExportResult, export_flow
 from flows.extract_flow import extract_flow
 from flows.ingest_flow import IngestResult, ingest_flow
@@ -32,6 +33,7 @@ class NightlyResult:
     retrain_reason: str
     summary: RunSummary
     export: ExportResult
+    queue: QueueResult | None = None
 
 
 def retrain_decision(policy: RetrainPolicy, current: CurrentModel | None, corpus_sha256: str,
@@ -94,5 +96,10 @@ def _night(params: NightlyParams) -> NightlyResult:
         model = train_flow(params.train_params(ingested.split_file, ingested.corpus_sha256))
     extract = params.extract_params(Path(model.model_dir))
     summary = extract_flow(extract)
+    queue = None
+    if params.queue_size:
+        queue = annotation_queue(params.out, params.archive, params.annotated,
+                                 Path(model.model_dir), summary.run_id, params.queue_size,
+                                 params.schema_path)
     exported = export_flow(params.export_params())
-    return NightlyResult(ingested, model, retrain, why, summary, exported)
+    return NightlyResult(ingested, model, retrain, why, summary, exported, queue)

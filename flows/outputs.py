@@ -83,6 +83,10 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
         lines.append(f"  run summary {summary_path(layout.extract, summary.run_id)}")
     else:
         lines.append("  run summary nothing new tonight: no run published")
+    queue = result.queue
+    if queue is not None and queue.folder is not None:
+        lines.append(f"  queue       {queue.folder} ({queue.reports} of tonight's "
+                     f"{queue.candidates} new reports to annotate next: open it in brat)")
     if result.export.graph_path is not None:
         graph_path = result.export.graph_path
         lines += [

@@ -199,6 +199,11 @@ class NightlyParams(_Params):
         description="Deployment (flow/deployment) that trains on the GPU pool; "
         "train in this process when empty.",
     )
+    queue_size: int = Field(
+        default=50, ge=0,
+        description="Reports in the next annotation queue (queue/<run_id>/ in the run folder): "
+        "the night's new reports the model would learn most from; 0 writes none.",
+    )
 
     @model_validator(mode="after")
     def _derive_checks(self) -> NightlyParams:

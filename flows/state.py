@@ -67,6 +67,11 @@ class RunLayout:
         return self.root / "graph"
 
     @property
+    def queue(self) -> Path:
+        """One annotation queue (a brat collection) per night's run, `queue/<run_id>/`."""
+        return self.root / "queue"
+
+    @property
     def summaries(self) -> Path:
         return self.root / "summaries"
 

@@ -14,6 +14,8 @@ reports read always equals valid + quarantined; nothing is skipped silently.
   FIFOs, devices, names that are not UTF-8, nested archives and linked folders quarantined with
   the reason (never opened), each under its own id.
 - errors quarantine; warnings alone do not.
+- the model's `AnnotatorNotes` (`model 0.41`, written by preannotate/select) are stripped from
+  the document before validation: they are not annotations (ingest.model_notes).
 
 `iter_corpus` streams one report at a time (an archive may be big); `load_corpus` collects them
 and applies the policy; `quarantine` copies the bad reports' files aside with `findings.json`.
@@ -34,6 +36,7 @@ from ingest.atomic import atomic_path, write_json_atomic
 from ingest.brat_reader import parse_ann
 from ingest.document import Document
 from ingest.findings import Finding, error, has_errors
+from ingest.model_notes import strip_model_notes
 from ingest.schema import Schema
 from ingest.tree import TreeEntry, open_regular, walk_tree
 from ingest.validate import AnnLines, validate_document
@@ -198,10 +201,12 @@ def read_report(report_id: str, txt_path: Path | None, ann_path: Path | None, sc
         return done(None)
     parsed = parse_ann(ann_text, str(ann_path))
     findings.extend(parsed.findings)
+    # The model's doubt notes are not annotations: dropped before validation (ingest.model_notes)
+    others, other_lines, _ = strip_model_notes(parsed.others, parsed.other_lines)
     document = Document(doc_id=report_id, text=text, entities=parsed.entities,
-                        relations=parsed.relations, others=parsed.others, annotated=True,
+                        relations=parsed.relations, others=others, annotated=True,
                         source=str(txt_path))
-    lines = AnnLines(parsed.entity_lines, parsed.relation_lines, parsed.other_lines)
+    lines = AnnLines(parsed.entity_lines, parsed.relation_lines, other_lines)
     findings.extend(validate_document(document, schema, str(ann_path), lines))
     return done(document)
 

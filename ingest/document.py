@@ -73,6 +73,30 @@ class OtherAnnotation:
 
 
 @dataclass(frozen=True)
+class Doubt:
+    """The model's doubt that a prediction's entity and relation lines do not show (predictions
+    only: `Document.doubt` is None for annotations). Expected counts, from the CRF marginals and
+    the relation probabilities:
+
+    missed_entities: entities the model may have missed, p(a B- or S- tag) summed over the
+        characters it tagged O (the expected number of entity starts it did not output);
+    missed_relations: relations it may have missed, 1 - p(NoRelation) summed over the
+        schema-allowed pairs it judged NoRelation;
+    entropy: the entropy (nats) of every character's tag marginals and of every candidate
+        pair's label distribution, summed.
+    """
+
+    missed_entities: float = 0.0
+    missed_relations: float = 0.0
+    entropy: float = 0.0
+
+    def __add__(self, other: Doubt) -> Doubt:
+        return Doubt(self.missed_entities + other.missed_entities,
+                     self.missed_relations + other.missed_relations,
+                     self.entropy + other.entropy)
+
+
+@dataclass(frozen=True)
 class Document:
     doc_id: str
     text: str
@@ -81,6 +105,7 @@ class Document:
     others: tuple[OtherAnnotation, ...] = ()
     annotated: bool = True
     source: str | None = field(default=None, compare=False)
+    doubt: Doubt | None = field(default=None, compare=False)
 
     def entity(self, entity_id: str) -> Entity | None:
         return next((e for e in self.entities if e.id == entity_id), None)

@@ -64,7 +64,69 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--force", action="store_true",
                      help="overwrite .ann files already in OUT_DIR (annotators' corrections!)")
     _common(pre)
+    note_below_arg(pre)
     pre.set_defaults(handler=run_preannotate)
+    register_select(subparsers)
+
+
+def register_select(subparsers: argparse._SubParsersAction) -> None:
+    from extraction.uncertainty import DEFAULT_STRATEGY, STRATEGIES
+    from ingest.near_duplicates import DEFAULT_THRESHOLD
+
+    p = subparsers.add_parser(
+        "select",
+        help="the N reports the model would learn most from, as a brat queue for annotators",
+        description="Score every report of ARCHIVE by the corrections the model expects an "
+                    "annotator to make, skip near-duplicates of annotated or better-scoring "
+                    "reports, and write the top N as brat pairs with queue.csv into --out.",
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="trained model directory")
+    p.add_argument("archive", metavar="ARCHIVE",
+                   help="unannotated reports: folder, .zip, .tar.gz, .parquet or .csv")
+    p.add_argument("--n", type=int, required=True, help="how many reports to queue")
+    p.add_argument("--out", required=True, help="new (or empty) folder for the queue")
+    p.add_argument("--exclude", metavar="ANNOTATED_DIR",
+                   help="annotated corpus: its reports, and reports nearly identical to them, "
+                   "are never queued")
+    p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=sorted(STRATEGIES),
+                   help=f"how reports are scored (default {DEFAULT_STRATEGY})")
+    p.add_argument("--near-duplicate", type=float, default=DEFAULT_THRESHOLD, metavar="J",
+                   help="character 4-gram Jaccard similarity at which two reports count as "
+                   f"near-duplicates (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
+    _common(p)
+    note_below_arg(p)
+    p.set_defaults(handler=run_select)
+
+
+def run_select(args: argparse.Namespace) -> int:
+    from extraction.predict import Extractor
+    from extraction.select import check_queue_folder, select, write_queue
+    from pipeline.lock import output_lock
+
+    try:
+        check_queue_folder(args.out)  # before the model runs
+        with output_lock(args.out, wait=args.wait, command="angiokg select"):
+            extractor = Extractor.load(args.model_dir, device=args.device)
+            selection = select(extractor, args.archive, args.n, exclude=args.exclude,
+                               strategy=args.strategy, seed=args.seed,
+                               threshold=args.near_duplicate, batch_size=args.batch_size)
+            queue = write_queue(selection, args.out, extractor.schema,
+                                note_below=args.note_below)
+    except (ArchiveError, OutputLocked, OSError, ValueError) as exc:
+        return _fail("select", exc)
+    print(selection.summary.format())
+    print(f"queue: {queue} (open {args.out} in brat as a collection)")
+    return 0
+
+
+def note_below_arg(parser: argparse.ArgumentParser) -> None:
+    from ingest.model_notes import DEFAULT_NOTE_BELOW
+
+    parser.add_argument("--note-below", type=float, default=DEFAULT_NOTE_BELOW, metavar="P",
+                        help="write an AnnotatorNotes 'model 0.41' on every annotation whose "
+                        f"(calibrated) confidence is under P (default {DEFAULT_NOTE_BELOW}; "
+                        "0 writes none)")
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -98,7 +160,8 @@ def run_preannotate(args: argparse.Namespace) -> int:
     try:
         extractor = Extractor.load(args.model_dir, device=args.device)
         summary = preannotate(extractor, args.in_dir, args.out_dir, batch_size=args.batch_size,
-                              force=args.force, wait_for_lock=args.wait)
+                              force=args.force, wait_for_lock=args.wait,
+                              note_below=args.note_below)
     except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("preannotate", exc)
     print(summary.format())

@@ -251,6 +251,12 @@ class Manifest:
         self._sql("DELETE FROM pending WHERE run_id = ? AND shard = ?",
                          (pending.run_id, pending.shard))
 
+    def report_ids(self, run_id: str, status: str = "ok") -> set[str]:
+        """The reports a run processed with `status` (the nightly queue's new reports)."""
+        rows = self._db.execute("SELECT report_id FROM processed WHERE run_id = ? AND status = ?",
+                                (run_id, status))
+        return {row[0] for row in rows}
+
     def entries(self, model_version: str | None = None) -> list[ManifestEntry]:
         """All recorded entries (for tests and audits; not used on the hot path)."""
         query, args = "SELECT * FROM processed", ()

@@ -2,8 +2,11 @@
 starting blank.
 
 The run protocol (`pipeline.run`) into a `BratSink`: each report of the input is copied to OUT
-with a `.ann` of the predictions beside it (brat has no confidence syntax, so confidences are
-dropped). Reports that cannot be read are reported and left out; a report the model fails on is
+with a `.ann` of the predictions beside it. brat has no confidence syntax: an annotation the
+model is unsure of (confidence under `note_below`) gets an `AnnotatorNotes` line `model 0.41`
+that brat shows on hover (ingest.model_notes); OUT is a brat collection (annotation.conf,
+visual.conf, tools.conf copied in, ingest.brat_collection). Reports that cannot be read are
+reported and left out; a report the model fails on is
 reported and copied with an empty `.ann`, so the annotator still gets it.
 
 Annotators' work is never lost: a report whose `.ann` is already in OUT is left as it is
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extraction.shard import DEFAULT_BATCH_SIZE, DocumentExtractor
+from ingest.model_notes import DEFAULT_NOTE_BELOW
 from pipeline.run import RunSettings, new_run_id, run
 from pipeline.sinks import BratSink
 
@@ -38,7 +42,8 @@ class PreannotateSummary:
 
 def preannotate(extractor: DocumentExtractor, in_dir: str | Path, out_dir: str | Path, *,
                 batch_size: int = DEFAULT_BATCH_SIZE, force: bool = False,
-                wait_for_lock: bool = False) -> PreannotateSummary:
+                wait_for_lock: bool = False,
+                note_below: float = DEFAULT_NOTE_BELOW) -> PreannotateSummary:
     """Write `OUT_DIR/<id>.txt` + `<id>.ann` for every readable report of `in_dir` (a folder
     or any archive `ingest.archive` reads)."""
     in_path, out_path = Path(in_dir).resolve(), Path(out_dir).resolve()
@@ -47,7 +52,8 @@ def preannotate(extractor: DocumentExtractor, in_dir: str | Path, out_dir: str |
                          "the annotators' existing .ann files would be overwritten")
     settings = RunSettings(run_id=new_run_id().replace("run-", "preannotate-"),
                            batch_size=batch_size, wait_for_lock=wait_for_lock)
-    summary = run(in_path, BratSink(out_path, force=force), extractor, settings)
+    summary = run(in_path, BratSink(out_path, force=force, note_below=note_below), extractor,
+                  settings)
     return PreannotateSummary(written=summary.extracted + summary.failed, kept=summary.skipped,
                               entities=summary.entities, relations=summary.relations,
                               problems=summary.problems)

@@ -27,8 +27,10 @@ from export.published import RunInfo, is_published, publications
 from extraction.shard import ExtractedShard
 from ingest.archive import ArchiveReport, ReportRef
 from ingest.atomic import write_json_atomic
+from ingest.brat_collection import write_collection_confs
 from ingest.brat_writer import write_document
 from ingest.document import Document, ReportStatus
+from ingest.model_notes import DEFAULT_NOTE_BELOW, with_model_notes
 from ingest.schema import Schema
 from pipeline.manifest import Manifest, ManifestEntry, RunRecord
 from pipeline.summary import RunSummary
@@ -234,6 +236,7 @@ class BratSink:
 
     out: Path
     force: bool = False
+    note_below: float = DEFAULT_NOTE_BELOW  # AnnotatorNotes "model 0.41" under it
 
     def begin(self, run_id: str, model_version: str, *, fresh: bool) -> Began:
         return Began(RunInfo(run_id, date.today(), model_version))
@@ -254,6 +257,8 @@ class BratSink:
         return self.out / f".angiokg-spool-{run.run_id}"
 
     def write_shard(self, run: RunInfo, shard: StagedShard, schema: Schema) -> None:
+        # OUT is a brat collection: annotation.conf, visual.conf, tools.conf (ingest)
+        write_collection_confs(self.out, schema)
         predicted = {d.doc_id: d for d in shard.extracted.documents}
         for report, outcome in zip(shard.reports, shard.extracted.outcomes, strict=True):
             if outcome.status == ReportStatus.QUARANTINED or report.text is None:
@@ -261,7 +266,7 @@ class BratSink:
             # A report the model failed on is still copied, with an empty .ann.
             document = predicted.get(report.report_id) or Document(
                 report.report_id, report.text, annotated=False)
-            write_document(document, self.out)
+            write_document(with_model_notes(document, self.note_below), self.out)
 
     def publish(self, run: RunInfo, summary: RunSummary) -> None:
         shutil.rmtree(self.scratch(run), ignore_errors=True)

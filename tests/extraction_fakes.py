@@ -5,14 +5,22 @@ Not a test module (no `test_` prefix); the extraction run tests import it.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.document import Document, Entity, Relation, Span
 from ingest.schema import load_schema
+
+if TYPE_CHECKING:  # torch is imported only by the tests that use a real model
+    from extraction.model import FocusedAttentionModel
+    from extraction.predict import Extractor
+    from extraction.temperature import Temperatures
+    from extraction.tokenizer import CharTokenizer
 
 VESSEL = re.compile("前降支|回旋支|右冠")
 DEGREE = re.compile("狭窄")
@@ -61,3 +69,68 @@ def train_tiny_model(model_dir: Path, reports: int = 6) -> str:
     documents = [generate_report(i, 7) for i in range(reports)]
     config = replace(profile("tiny"), epochs=1)
     return train_documents(documents, load_schema(), model_dir, config).model_version
+
+
+# --- a hand-set model whose doubt is known ---------------------------------------------------
+
+# Reports whose sentences alternate Degree/BodyPart characters under the hand-set model below:
+# a sentence of L characters has ceil(L/2) * floor(L/2) Degree-BodyPart pairs.
+REPORTS = {"r2": "狭窄。", "r6": "前降支狭窄闭塞。", "r4": "右冠狭窄。",
+           "r9": "回旋支近段狭窄闭塞。", "r1": "通畅。"}
+
+
+def pairs_of(text: str) -> int:
+    length = len(text)  # the 。 is a character of the sentence too
+    return math.ceil(length / 2) * (length // 2)
+
+
+def hand_set_model(p_relation: float) -> tuple[FocusedAttentionModel, CharTokenizer]:
+    """Emissions and logits that ignore the input: every character is tagged S-Degree,
+    S-BodyPart, S-Degree, ... with certainty, and every Degree-BodyPart pair gets
+    p(Modifier) = p_relation among the labels the schema allows it (NoRelation, Modifier)."""
+    import torch
+
+    from extraction.bert_factory import BertSize, new_bert
+    from extraction.model import FocusedAttentionModel
+    from extraction.str_encoder import StrEncoder
+    from extraction.tokenizer import SPECIAL_TOKENS, CharTokenizer
+    from ingest.bieos import tag_set
+
+    schema = load_schema()
+    chars = sorted({c for text in REPORTS.values() for c in text})
+    tokenizer = CharTokenizer((*SPECIAL_TOKENS, *chars))
+    tags = tag_set(schema.entity_types)
+    size = BertSize(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=64)
+    torch.manual_seed(0)
+    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 1), tags,
+                                  schema.relation_labels, dropout=0.0)
+    degree, vessel = tags.index("S-Degree"), tags.index("S-BodyPart")
+    labels = schema.relation_labels
+    with torch.no_grad():
+        model.ner_head.emit.weight.zero_()
+        model.ner_head.emit.bias.fill_(-20.0)
+        model.ner_head.emit.bias[[degree, vessel]] = 20.0
+        crf = model.ner_head.crf.parametrizations
+        for name in ("start_transitions", "transitions", "end_transitions"):
+            getattr(crf, name).original.zero_()
+        crf.start_transitions.original[degree] = 20.0
+        crf.transitions.original[degree, vessel] = crf.transitions.original[vessel, degree] = 20.0
+        out = model.rc_head.out
+        out.weight.zero_()
+        out.bias.fill_(-30.0)
+        out.bias[labels.index("NoRelation")] = 0.0
+        out.bias[labels.index("Modifier")] = math.log(p_relation / (1 - p_relation))
+    return model, tokenizer
+
+
+def hand_set_extractor(p_relation: float, temperatures: Temperatures | None = None) -> Extractor:
+    from extraction.predict import Extractor
+
+    model, tokenizer = hand_set_model(p_relation)
+    return Extractor(model, tokenizer, load_schema(), "hand-set", device="cpu",
+                     temperatures=temperatures)
+
+
+def documents() -> list[Document]:
+    return [Document(rid, text, annotated=False) for rid, text in REPORTS.items()]

@@ -44,6 +44,23 @@ def test_predictions_become_valid_ann_files_beside_exact_copies(tmp_path):
     assert errors == [] and len(load.valid) == 4
 
 
+def test_the_output_is_a_brat_collection_with_the_models_doubt_as_notes(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (src / "a.txt").write_text("前降支近段狭窄70%。", encoding="utf-8")
+    # the fake's entities have confidence 0.9 and its relation 0.8
+    preannotate(FakeExtractor(), src, out, note_below=0.85)
+    assert {p.name for p in out.glob("*.conf")} == {"annotation.conf", "visual.conf",
+                                                    "tools.conf"}
+    ann = (out / "a.ann").read_text(encoding="utf-8")
+    assert "#1\tAnnotatorNotes R1\tmodel 0.80\n" in ann and "AnnotatorNotes T" not in ann
+    preannotate(FakeExtractor(), src, out, note_below=0.95, force=True)
+    ann = (out / "a.ann").read_text(encoding="utf-8")
+    assert ann.count("AnnotatorNotes") == 3  # both entities and the relation
+    load, errors = _errors(out)
+    assert errors == [] and load.documents[0].others == ()  # stripped on ingest
+
+
 def test_output_folder_must_differ_from_the_input(tmp_path):
     (tmp_path / "a.txt").write_text("前降支狭窄。", encoding="utf-8")
     with pytest.raises(ValueError, match="must differ"):
@@ -98,7 +115,7 @@ def test_an_annotators_ann_is_never_overwritten_without_force(tmp_path):
 
     forced = preannotate(FakeExtractor(), src, out, force=True)
     assert (forced.written, forced.kept) == (2, 0)
-    assert "AnnotatorNotes" not in (out / "a.ann").read_text(encoding="utf-8")
+    assert "checked by Dr. Li" not in (out / "a.ann").read_text(encoding="utf-8")
 
 
 def test_an_output_folder_inside_the_input_is_not_read_as_input(tmp_path):

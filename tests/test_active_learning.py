@@ -1,0 +1,86 @@
+"""The learning curve and active-learning simulation: its schedule and verdict (pure), and a run
+on a tiny grid through `angiokg experiment --learning-curve`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+import torch
+
+from extraction.active_learning import RoundResult, parse_arms, reach, schedule
+from flows.cli import main as angiokg
+from ingest.generator import generate_corpus
+
+torch.set_num_threads(1)
+
+
+def test_schedule_ends_at_the_budget():
+    assert schedule(238, 24, 36) == (24, 60, 96, 132, 168, 204, 238)
+    assert schedule(100, 10, 45, budget=60) == (10, 55, 60)
+    assert schedule(10, 10, 5) == (10,)
+    for start, step in ((0, 5), (5, 0), (20, 5)):
+        with pytest.raises(ValueError, match="start"):
+            schedule(10, start, step)
+
+
+def test_random_is_always_an_arm_and_unknown_strategies_are_refused():
+    assert parse_arms("expected-errors") == ("expected-errors", "random")
+    assert parse_arms("random,entropy,random") == ("random", "entropy")
+    with pytest.raises(ValueError, match="--strategies"):
+        parse_arms("greedy")
+
+
+def rounds(arm: str, f1s: list[float]) -> list[RoundResult]:
+    return [RoundResult(arm, i, 10 * (i + 1), 100 * (i + 1), 1.0, f1, "m")
+            for i, f1 in enumerate(f1s)]
+
+
+def test_the_share_of_the_budget_is_that_of_the_first_round_reaching_the_target():
+    assert reach(rounds("a", [0.5, 0.8, 0.91, 0.89, 0.9]), 0.9, 500) == (30, 0.6, 0.6)
+    assert reach(rounds("a", [0.5, 0.8]), 0.9, 200) == (None, None, None)
+    # reaching it to the tables' 4 decimals counts
+    assert reach(rounds("a", [0.89999, 0.95]), 0.9, 200)[0] == 10
+
+
+@pytest.mark.slow
+def test_a_tiny_simulation_writes_its_tables_and_plot(tmp_path):
+    generate_corpus(36, 11, tmp_path / "corpus")
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 2}), encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile", "tiny",
+            "--config", str(tmp_path / "config.json"), "--learning-curve", "--start", "5",
+            "--step", "8", "--strategies", "expected-errors", "--device", "cpu"]
+    assert angiokg(args) == 0
+    csv_text = (out / "learning_curve.csv").read_text(encoding="utf-8")
+    with (out / "learning_curve.csv").open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    result = json.loads((out / "learning_curve.json").read_text(encoding="utf-8"))
+    pool = result["split"]["train"]
+    sizes = list(schedule(pool, 5, 8))
+    for arm in ("expected-errors", "random"):
+        assert [int(r["reports"]) for r in table if r["arm"] == arm] == sizes
+    first = {r["arm"]: r for r in table if int(r["reports"]) == sizes[0]}
+    last = {r["arm"]: r for r in table if int(r["reports"]) == sizes[-1]}
+    for ends in (first, last):  # the same start, and the whole pool: one model for both arms
+        assert ends["expected-errors"]["model"] == ends["random"]["model"]
+        assert ends["expected-errors"]["rc_f1"] == ends["random"]["rc_f1"]
+    middle = {r["arm"]: r["model"] for r in table if int(r["reports"]) == sizes[1]}
+    assert middle["expected-errors"] != middle["random"]  # other reports were chosen
+    assert result["target_f1"] == pytest.approx(float(last["random"]["rc_f1"]), abs=1e-6)
+    (random_summary,) = [s for s in result["summaries"] if s["arm"] == "random"]
+    # its own curve reaches its final F1 by the last round at the latest
+    assert 0 < random_summary["share_of_budget"] <= 1.0
+    markdown = (out / "learning_curve.md").read_text(encoding="utf-8")
+    assert "Budget needed to reach" in markdown and "ECE before" in markdown
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    models = [name for name in os.listdir(out / "models") if not name.startswith(".")]
+    assert len(models) == 2 * len(sizes) - 2  # the shared start and end trained once
+
+    # started again in the same folder, it trains nothing and says the same
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "models").glob("*/heads.pt")}
+    assert angiokg(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "models").glob("*/heads.pt")} == stamps
+    assert (out / "learning_curve.csv").read_text(encoding="utf-8") == csv_text
