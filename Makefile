@@ -17,11 +17,11 @@ export TRANSFORMERS_OFFLINE ?= 1
 
 .PHONY: setup run test lint bench bench-memory fuzz clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -r requirements.lock -e '.[test]'
+	$(PY) -m pip install --quiet -r requirements.lock -r requirements-test.lock -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

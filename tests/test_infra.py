@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,23 +74,89 @@ def test_compose_runs_a_prefect_server_and_both_workers(compose):
         assert any(v.endswith(":/data") for v in services[worker]["volumes"])
 
 
-def test_the_gpu_worker_reserves_an_nvidia_gpu(compose):
+def test_the_gpu_worker_reserves_one_nvidia_gpu_and_starts_only_where_asked(compose):
     gpu = compose["services"]["gpu-worker"]
-    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
-    assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert device["count"] == 1
+    # The reservation picks the GPU; NVIDIA_VISIBLE_DEVICES=all beside it would expose all.
+    assert "NVIDIA_VISIBLE_DEVICES" not in gpu["environment"]
     assert gpu["build"]["dockerfile"] == "infra/Dockerfile.gpu"
-    base = next(line for line in (INFRA / "Dockerfile.gpu").read_text(encoding="utf-8")
-                .splitlines() if line.startswith("FROM"))
-    assert "cuda" in base, f"the GPU image is not built on a CUDA base: {base}"
+    # A host without a GPU never creates it, and one whose GPU is gone does not loop.
+    assert gpu["profiles"] == ["gpu"]
+    assert re.fullmatch(r"on-failure:[1-5]", gpu["restart"]), gpu["restart"]
 
 
-def test_neo4j_5_keeps_its_data_in_a_named_volume(compose):
+def _torch_pins() -> dict[str, str]:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    pins = {"Makefile": re.search(r"^TORCH_PIN \?= torch==([\w.]+)$", makefile, re.M)[1]}
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        text = (INFRA / name).read_text(encoding="utf-8")
+        pins[name] = re.search(r"^ARG TORCH_VERSION=([\w.]+)$", text, re.M)[1]
+        assert '"torch==${TORCH_VERSION}"' in text, f"{name} does not install its TORCH_VERSION"
+    return pins
+
+
+def test_one_torch_version_trains_and_serves():
+    pins = _torch_pins()
+    assert len(set(pins.values())) == 1, pins
+    cpu = (INFRA / "Dockerfile").read_text(encoding="utf-8")
+    gpu = (INFRA / "Dockerfile.gpu").read_text(encoding="utf-8")
+    assert "download.pytorch.org/whl/cpu" in cpu  # the CPU build, no CUDA libraries
+    assert "whl/cpu" not in gpu  # PyPI's Linux wheel: the CUDA build
+
+
+def _locked(name: str) -> set[str]:
+    lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+    return {line.split("==")[0].lower() for line in lines if "==" in line}
+
+
+def test_runtime_images_carry_no_test_tools():
+    tools = {"pytest", "hypothesis", "ruff"}
+    assert tools <= _locked("requirements-test.lock")
+    assert not tools & _locked("requirements.lock")
+    assert not _locked("requirements.lock") & _locked("requirements-test.lock")
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        text = (INFRA / name).read_text(encoding="utf-8")
+        installs = re.findall(r"pip install[^\n]*", text)
+        assert any("-r requirements.lock" in line for line in installs)
+        assert not any("test" in line for line in installs), installs
+        ignored = (INFRA / f"{name}.dockerignore").read_text(encoding="utf-8").splitlines()
+        assert {"tests", "requirements-test.lock"} <= set(ignored)
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "-r requirements.lock -r requirements-test.lock" in makefile  # make setup has both
+
+
+def test_workers_have_healthchecks_on_the_port_their_scripts_serve(compose):
+    for name in ("cpu-worker", "gpu-worker"):
+        service = compose["services"][name]
+        port = service["environment"]["ANGIOKG_WORKER_HEALTH_PORT"]
+        probe = " ".join(service["healthcheck"]["test"])
+        assert f"http://localhost:{port}/health" in probe, name
+    env = (INFRA / "scripts" / "worker-env.sh").read_text(encoding="utf-8")
+    assert 'PREFECT_WORKER_WEBSERVER_PORT="$ANGIOKG_WORKER_HEALTH_PORT"' in env
+    for script in ("start-cpu-worker.sh", "start-gpu-worker.sh"):
+        text = (INFRA / "scripts" / script).read_text(encoding="utf-8")
+        assert "worker-env.sh" in text and "$health" in text
+
+
+def test_neo4j_5_keeps_data_and_logs_in_volumes_and_sees_the_run_folder_at_import(compose):
     neo4j = compose["services"]["neo4j"]
     assert re.fullmatch(r"neo4j:5(\.[\w.-]*)?", neo4j["image"])
-    mounts = dict(v.split(":", 1) for v in neo4j["volumes"])
-    assert mounts.get("neo4j-data") == "/data"
-    assert "neo4j-data" in compose["volumes"]
-    assert "NEO4J_PASSWORD" in neo4j["environment"]["NEO4J_AUTH"]
+    mounts = {target: source for source, target in (v.rsplit(":", 1) for v in neo4j["volumes"])}
+    assert mounts["/data"] == "neo4j-data" and mounts["/logs"] == "neo4j-logs"
+    workers = compose["services"]["cpu-worker"]["volumes"]
+    assert mounts["/import"] == next(v.rsplit(":", 1)[0] for v in workers if v.endswith(":/data"))
+    assert {"neo4j-data", "neo4j-logs"} <= set(compose["volumes"])
+
+
+def test_neo4j_is_given_what_its_image_accepts_and_a_memory_budget(compose):
+    env = compose["services"]["neo4j"]["environment"]
+    # The image takes only the user neo4j; the workers' NEO4J_USER is a separate setting.
+    assert env["NEO4J_AUTH"].startswith("neo4j/${NEO4J_PASSWORD")
+    for setting in ("NEO4J_server_memory_heap_initial__size",
+                    "NEO4J_server_memory_heap_max__size", "NEO4J_server_memory_pagecache_size"):
+        assert re.fullmatch(r"\$\{NEO4J_\w+_SIZE:-\d+[GM]\}", env[setting]), setting
 
 
 def test_the_workers_share_one_data_volume(compose):
@@ -152,7 +219,12 @@ def test_nightly_runs_at_two_in_shanghai_on_the_cpu_pool(deployments):
     nightly = deployments["nightly"]
     (schedule,) = nightly["schedules"]
     assert schedule["cron"] == "0 2 * * *" == DEFAULT_CRON
-    assert schedule["timezone"] == "Asia/Shanghai" == DEFAULT_TIMEZONE
+    # deploy.sh fills in the time zone, Asia/Shanghai unless ANGIOKG_TIMEZONE says otherwise;
+    # the description the UI shows names it too.
+    assert schedule["timezone"] == "{{ $ANGIOKG_TIMEZONE }}"
+    deploy = (INFRA / "scripts" / "deploy.sh").read_text(encoding="utf-8")
+    assert f'ANGIOKG_TIMEZONE="${{ANGIOKG_TIMEZONE:-{DEFAULT_TIMEZONE}}}"' in deploy
+    assert "02:00 ({{ $ANGIOKG_TIMEZONE }})" in nightly["description"]
     assert schedule.get("active", True)
     assert nightly["work_pool"]["name"] == "angiokg-cpu"
     assert nightly["concurrency_limit"] == 1
@@ -204,7 +276,71 @@ def test_worker_scripts_serve_the_pools_the_deployments_use(compose, deployments
 
 def test_every_variable_compose_reads_is_in_the_env_example(compose):
     text = (INFRA / "docker-compose.yml").read_text(encoding="utf-8")
-    used = set(re.findall(r"\$\{(\w+)", text)) - {"PREFECT_UI_API_URL"}
+    used = set(re.findall(r"\$\{(\w+)", text))
     example = (INFRA / ".env.example").read_text(encoding="utf-8")
     listed = set(re.findall(r"^(\w+)=", example, flags=re.MULTILINE))
     assert used <= listed, used - listed
+
+
+def test_every_deployment_is_described_and_runs_the_code_deploy_sh_names(prefect_file,
+                                                                        deployments):
+    (step,) = prefect_file["pull"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == (
+        "{{ $ANGIOKG_CODE_DIR }}")
+    for name, d in deployments.items():
+        assert len(d.get("description", "")) > 40, f"{name} has no description"
+        # Baked in by `prefect deploy`, read by the pull step when a run starts.
+        assert d["work_pool"]["job_variables"]["env"]["ANGIOKG_CODE_DIR"] == (
+            "{{ $ANGIOKG_CODE_DIR }}"), name
+    deploy = (INFRA / "scripts" / "deploy.sh").read_text(encoding="utf-8")
+    assert 'code_dir="${1:-${ANGIOKG_CODE_DIR:-$checkout}}"' in deploy
+    compose = _load("docker-compose.yml")
+    assert compose["services"]["deploy"]["environment"]["ANGIOKG_CODE_DIR"] == "/app"
+    assert "WORKDIR /app" in (INFRA / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_every_cpu_deployment_shares_the_one_at_a_time_run_folder_queue(deployments):
+    cpu = {n: d for n, d in deployments.items() if d["work_pool"]["name"] == "angiokg-cpu"}
+    assert set(cpu) == {"nightly", "ingest", "extract", "export"}
+    assert {d["work_pool"]["work_queue_name"] for d in cpu.values()} == {"run-folder"}
+    deploy = (INFRA / "scripts" / "deploy.sh").read_text(encoding="utf-8")
+    assert "prefect work-queue set-concurrency-limit run-folder 1" in deploy
+    assert deploy.index("set-concurrency-limit") < deploy.index("prefect --no-prompt deploy")
+
+
+# --- check-env.sh -------------------------------------------------------------------------
+
+
+def _check_env(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    env_file = tmp_path / ".env"
+    env_file.write_text(text, encoding="utf-8")
+    return subprocess.run(["sh", str(INFRA / "scripts" / "check-env.sh"), str(env_file)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_check_env_accepts_the_example_once_a_good_password_is_set(tmp_path):
+    example = (INFRA / ".env.example").read_text(encoding="utf-8")
+    assert _check_env(tmp_path, example).returncode == 1  # the password is still empty
+    done = _check_env(tmp_path, example.replace("NEO4J_PASSWORD=\n",
+                                                "NEO4J_PASSWORD='long-enough'\n"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(": ok")
+
+
+@pytest.mark.parametrize(("line", "complaint"), [
+    ("NEO4J_PASSWORD=short", "has 5 characters; Neo4j refuses fewer than 8"),
+    ("NEO4J_PASSWORD=neo4j", "has 5 characters"),
+    ("NEO4J_PASSWORD=\"with/slash\"", "holds a '/'"),
+    ("NEO4J_PASSWORD=long-enough\nANGIOKG_NIGHTLY_DEADLINE=6am", "give an hour as HH:MM"),
+    ("NEO4J_PASSWORD=long-enough\nANGIOKG_ALERT_BLOCK=oncall", "<block-type>/<block-name>"),
+])
+def test_check_env_names_what_neo4j_or_deploy_would_refuse(tmp_path, line, complaint):
+    checked = _check_env(tmp_path, line + "\n")
+    assert checked.returncode == 1
+    assert complaint in checked.stderr, checked.stderr
+
+
+def test_check_env_notes_a_user_the_image_does_not_create(tmp_path):
+    checked = _check_env(tmp_path, "NEO4J_PASSWORD=long-enough\nNEO4J_USER=loader\n")
+    assert checked.returncode == 0
+    assert "creates only 'neo4j'" in checked.stderr

@@ -1,0 +1,11 @@
+# Sourced by the start-*-worker.sh scripts: what every worker's flow runs share.
+# Progress bars belong at a person's terminal, not in a worker's output (where each redraw
+# is a line): Hugging Face's bars ("Loading weights", "Writing model shards") are off here;
+# ours switch themselves off when stderr is not a terminal.
+export HF_HUB_DISABLE_PROGRESS_BARS="${HF_HUB_DISABLE_PROGRESS_BARS:-1}"
+health=""
+if [ -n "${ANGIOKG_WORKER_HEALTH_PORT:-}" ]; then
+  export PREFECT_WORKER_WEBSERVER_HOST="${PREFECT_WORKER_WEBSERVER_HOST:-0.0.0.0}"
+  export PREFECT_WORKER_WEBSERVER_PORT="$ANGIOKG_WORKER_HEALTH_PORT"
+  health="--with-healthcheck"
+fi
