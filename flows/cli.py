@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "pipeline.cli",
     "export.export_cli",
     "flows.flows_cli",
+    "flows.ops_cli",
 )
 
 
@@ -39,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log every HTTP request at INFO: one line per Prefect API call otherwise.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_http_clients() -> None:
+    """Per-request lines only with --verbose: raise the HTTP clients' loggers to WARNING."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    quiet_http_clients()
     return int(args.handler(args) or 0)
 
 
