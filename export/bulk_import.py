@@ -6,6 +6,11 @@ import headers, one per label and edge type, and `import.sh` with the
 `after-import.cypher` creates the constraints and indexes (as the online writer does) and, when
 the formula guard was on, undoes its `'` prefixes (see `export.csv_safety`).
 
+The import replaces the target database's contents (`--overwrite-destination`): Neo4j
+Community's only database, `neo4j`, exists from the server's first start, and without the flag
+neo4j-admin refuses it. `--multiline-fields=true` is passed only when a cell of the bundle
+holds a line break: the manual warns that it can severely slow the import.
+
     bundle/
       nodes/Report.csv     id:ID(Report),status,...,:LABEL
       rels/IN_ARTERY.csv   :START_ID(Finding),:END_ID(Artery),:TYPE
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from export import graph_model as gm
 from export.csv_safety import write_csv
@@ -57,6 +63,7 @@ class Bundle:
     script: Path
     after_import: Path
     rows: dict[str, int]
+    multiline_files: tuple[str, ...]  # bundle-relative files with a line break in a cell
 
 
 def _cell(value: object) -> object:
@@ -71,11 +78,25 @@ def _rows(table: pa.Table, tail: str) -> Iterator[list]:
             yield [*(_cell(v) for v in row.values()), tail]
 
 
-def import_command(folder: Path, database: str) -> list[str]:
+def has_line_breaks(table: pa.Table) -> bool:
+    """Whether any string cell holds a line break (neo4j-admin then needs --multiline-fields)."""
+    def strings(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+        kind = column.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):  # string[] cells
+            return strings(pc.list_flatten(column))
+        return column if pa.types.is_string(kind) or pa.types.is_large_string(kind) else None
+
+    texts = [t for t in (strings(c) for c in table.columns) if t is not None and len(t)]
+    return any(pc.any(pc.match_substring_regex(t, r"[\r\n]")).as_py() for t in texts)
+
+
+def import_command(folder: Path, database: str, *, multiline: bool = False) -> list[str]:
     """The neo4j-admin argument list (database first: required since Neo4j 5.19)."""
     args = ["neo4j-admin", "database", "import", "full", database,
-            "--id-type=string", "--multiline-fields=true",
+            "--id-type=string", "--overwrite-destination=true",
             f"--array-delimiter={ARRAY_DELIMITER}"]
+    if multiline:
+        args.append("--multiline-fields=true")
     args += [f"--nodes={folder / 'nodes' / f'{s.label}.csv'}" for s in gm.NODES]
     args += [f"--relationships={folder / 'rels' / f'{r.type}.csv'}" for r in gm.RELS]
     return args
@@ -104,29 +125,49 @@ def write_bundle(graph: Mapping[str, pa.Table], folder: str | Path, *,
     """Write the CSV files, import.sh and after-import.cypher for `graph` into `folder`."""
     folder = Path(folder)
     rows = {}
+    multiline = []
     for spec in gm.NODES:
-        rows[spec.label] = write_csv(folder / "nodes" / f"{spec.label}.csv", node_header(spec),
+        name = f"nodes/{spec.label}.csv"
+        rows[spec.label] = write_csv(folder / name, node_header(spec),
                                      _rows(graph[spec.label], spec.label), guard=guard)
+        if has_line_breaks(graph[spec.label]):
+            multiline.append(name)
     for rel in gm.RELS:
-        rows[rel.type] = write_csv(folder / "rels" / f"{rel.type}.csv", rel_header(rel),
+        name = f"rels/{rel.type}.csv"
+        rows[rel.type] = write_csv(folder / name, rel_header(rel),
                                    _rows(graph[rel.type], rel.type), guard=guard)
+        if has_line_breaks(graph[rel.type]):
+            multiline.append(name)
     script = folder / "import.sh"
-    relative = import_command(Path("."), database)
-    write_text_atomic(
-        script,
-        "#!/bin/sh\n"
-        "# Load this bundle into a NEW, empty Neo4j database (neo4j-admin refuses an existing\n"
-        "# one); then start it and run after-import.cypher (e.g. with cypher-shell -f).\n"
-        "set -eu\ncd \"$(dirname \"$0\")\"\n"
-        + " ".join(shlex.quote(a) for a in relative[:5]) + " \\\n  "
-        + " \\\n  ".join(shlex.quote(a) for a in relative[5:]) + "\n",
-    )
+    relative = import_command(Path("."), database, multiline=bool(multiline))
+    write_text_atomic(script, _import_script(relative, database, multiline))
     script.chmod(0o755)
     after = folder / "after-import.cypher"
     write_text_atomic(after, _after_import(guard))
     logger.info("bulk-import bundle in %s: %s", folder,
                 ", ".join(f"{k} {v}" for k, v in rows.items()))
-    return Bundle(folder, script, after, rows)
+    return Bundle(folder, script, after, rows, tuple(multiline))
+
+
+def _import_script(command: list[str], database: str, multiline: list[str]) -> str:
+    db = shlex.quote(database)
+    lines = [
+        "#!/bin/sh",
+        f"# Load this bundle into the Neo4j database {db}, REPLACING what it holds",
+        "# (--overwrite-destination). The database must be stopped: with Neo4j Community (one",
+        "# database, `neo4j`), stop the server and run this where neo4j-admin is (in Docker:",
+        "# infra/README.md, 'First load of a big archive'). Then:",
+        f"#   - a database that did not exist before (Enterprise): CREATE DATABASE {db} in the",
+        "#     system database (cypher-shell -d system), which starts it on the imported files;",
+        "#     an existing one: start the server (or START DATABASE).",
+        f"#   - cypher-shell -d {db} -f after-import.cypher (constraints, indexes, formula guard).",
+    ]
+    if multiline:
+        lines.append("# --multiline-fields: a cell holds a line break in " + ", ".join(multiline))
+    lines += ["set -eu", 'cd "$(dirname "$0")"',
+              " ".join(shlex.quote(a) for a in command[:5]) + " \\\n  "
+              + " \\\n  ".join(shlex.quote(a) for a in command[5:])]
+    return "\n".join(lines) + "\n"
 
 
 def bundle_from_run(root: str | Path, run: RunInfo, folder: str | Path, *,

@@ -182,7 +182,7 @@ def cmd_load_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_export_neo4j(args: argparse.Namespace) -> int:
-    from export.neo4j_store import Neo4jConfigError, Neo4jSettings, Neo4jWriter
+    from export.neo4j_store import Neo4jConfigError, Neo4jSettings, Neo4jWriter, redact_uri
 
     try:
         settings = Neo4jSettings.from_env(batch_size=args.batch_size)
@@ -191,6 +191,16 @@ def cmd_export_neo4j(args: argparse.Namespace) -> int:
     run = _run(Path(args.data), args.run_id)
     driver, writer = Neo4jWriter.open(settings)
     try:
+        try:
+            # Fail fast when the server is down: the driver would spend its 30 s retry budget
+            # on the first write before saying so.
+            driver.verify_connectivity()
+        except Exception as exc:
+            raise SystemExit(
+                f"export-neo4j: cannot reach Neo4j at {redact_uri(settings.uri)} as "
+                f"{settings.user} ({type(exc).__name__}: {settings.redact(str(exc))}); is the "
+                "server running, and are NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD right?"
+            ) from None
         writer.ensure_schema()
         counts = writer.load_run(args.data, run)
     finally:

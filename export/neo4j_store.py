@@ -35,6 +35,9 @@ from ingest.schema import Schema
 logger = logging.getLogger(__name__)
 
 _USERINFO = re.compile(r"//[^/@]*@")
+# The server sends no INFORMATION notifications (the driver logs each one at INFO: a planner
+# note such as CartesianProduct per statement, ~170 lines on a sample load); warnings still come.
+NOTIFICATIONS_MIN_SEVERITY = "WARNING"
 
 
 class Neo4jConfigError(ValueError):
@@ -116,8 +119,9 @@ class Neo4jWriter:
         logger.info("connecting to %s as %s (database %s)", redact_uri(settings.uri),
                     settings.user, settings.database)
         try:
-            driver = neo4j.GraphDatabase.driver(settings.uri,
-                                                auth=(settings.user, settings.password))
+            driver = neo4j.GraphDatabase.driver(
+                settings.uri, auth=(settings.user, settings.password),
+                notifications_min_severity=NOTIFICATIONS_MIN_SEVERITY)
         except Exception as exc:
             # The driver's message quotes the URI, which may hold a password ("URI userinfo is
             # not supported ... Given URI: 'bolt://user:pw@...'"). `from None`: the original

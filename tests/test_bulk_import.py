@@ -1,6 +1,7 @@
 import csv
 
 import pandas as pd
+import pyarrow as pa
 from export_samples import RUN_DATE, coordination_doc, lad_doc, nasty_doc, outcomes_for
 
 from export import graph_model as gm
@@ -71,3 +72,28 @@ def test_script_loads_every_file_into_the_named_database(tmp_path):
         assert f"--relationships=rels/{rel.type}.csv" in script
     after = bundle.after_import.read_text()
     assert "IF NOT EXISTS" in after and "substring(n.sentence, 1)" in after
+
+
+def test_import_replaces_the_database_and_asks_for_multiline_only_when_needed(tmp_path):
+    from export.bulk_import import write_bundle
+    from export.graph_tables import graph_tables
+
+    plain = make_bundle(tmp_path / "plain")
+    script = plain.script.read_text()
+    assert "--overwrite-destination=true" in script  # Community's `neo4j` exists once started
+    assert "--multiline-fields" not in script.split("set -eu")[1] and plain.multiline_files == ()
+    assert "CREATE DATABASE angio" in script and "cypher-shell -d angio" in script
+
+    docs = [lad_doc(), coordination_doc()]
+    tables = ps.document_tables(docs, outcomes_for(docs), load_schema(), RUN)
+    graph = dict(graph_tables(tables, RUN.run_id))
+    reports = graph["Report"]
+    reasons = ["first line\nsecond line"] + [None] * (reports.num_rows - 1)
+    graph["Report"] = reports.set_column(reports.schema.get_field_index("reason"), "reason",
+                                         pa.array(reasons, pa.string()))
+    bundle = write_bundle(graph, tmp_path / "multi", database="neo4j")
+    command = bundle.script.read_text().split("set -eu")[1]
+    assert "--multiline-fields=true" in command
+    assert bundle.multiline_files == ("nodes/Report.csv",)
+    rows = read(tmp_path / "multi/nodes/Report.csv")
+    assert "first line\nsecond line" in [restore_cell(c) for r in rows[1:] for c in r]

@@ -218,3 +218,22 @@ def test_records_from_an_annotated_corpus_without_a_model(tmp_path, capsys):
     assert reports.loc["todo", "status"] == "ok" and "no .ann" in reports.loc["todo", "reason"]
     # the same shape as a model's run: the graph loads it
     assert run_cli(["load-graph", str(tmp_path / "out"), "--db", str(tmp_path / "g.lbug")]) == 0
+
+
+def test_export_neo4j_on_a_dead_server_says_so_at_once(data, monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{port}")
+    monkeypatch.setenv("NEO4J_PASSWORD", "pw-not-to-be-shown")
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(["export-neo4j", str(data / "data")])
+    message = str(stopped.value)
+    assert f"cannot reach Neo4j at bolt://127.0.0.1:{port}" in message
+    assert "is the server running" in message and "pw-not-to-be-shown" not in message
+    # Not after the driver's 30 s retry budget for a write: connectivity is checked first.
+    assert time.monotonic() - started < 15

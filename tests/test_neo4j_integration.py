@@ -136,3 +136,15 @@ def test_two_relations_between_the_same_mentions_stay_two_edges(writer):
         "MATCH (a:Mention)-[r:RELATED]->() WHERE a.report_id = $id "
         "RETURN r.relation_id AS id ORDER BY id", {"id": IDS[3]}, database_=database)
     assert [r["id"] for r in records] == ["R1", "R2"]
+
+
+def test_a_load_logs_no_informational_notifications(writer, caplog):
+    import logging
+
+    w, _, _ = writer
+    caplog.set_level(logging.DEBUG, logger="neo4j.notifications")
+    docs = [lad_doc(IDS[0]), coordination_doc(IDS[1])]
+    w.load_documents(docs, load_schema(), ps.RunInfo("itest", RUN_DATE, "m"))
+    chatter = [r for r in caplog.records
+               if r.name == "neo4j.notifications" and r.levelno <= logging.INFO]
+    assert not chatter, chatter[:3]
