@@ -71,6 +71,11 @@ class TrainResult:
         return self.test or self.dev
 
 
+# Below this many test reports the test scores are anecdotes: said in the log and on the
+# evaluation artifact.
+SMALL_TEST_SPLIT = 20
+
+
 def split_documents(documents: Iterable[Document], seed: int,
                     split: Mapping[str, str] | None = None) -> dict[str, list[Document]]:
     """Train/dev/test by report id: `split` (ingest's split file, read by
@@ -313,6 +318,11 @@ def train_documents(
     work.mkdir(parents=True, exist_ok=True)
     sides = split_documents(documents, config.split_seed, split)
     logger.info("split: %s", {k: len(v) for k, v in sides.items()})
+    if len(sides["test"]) < SMALL_TEST_SPLIT:
+        logger.warning("the test split has %d report(s), fewer than %d: its scores move by whole "
+                       "points with one report; annotate more reports (8:1:1, so %d in all) "
+                       "before trusting them", len(sides["test"]), SMALL_TEST_SPLIT,
+                       SMALL_TEST_SPLIT * 10)
     texts = [d.text for d in sides["train"]] + list(extra_texts)
     bert, tokenizer, timings = prepare_encoder(config, texts, work, bert_dir)
     tags = tag_set(schema.entity_types)

@@ -85,11 +85,29 @@ def evaluation_markdown(report: EvaluationReport) -> str:
     return "\n".join(lines + facts) + "\n"
 
 
-def publish_evaluation(report: EvaluationReport, model_dir: Path) -> None:
+def evaluation_caveat(side: str, split: Mapping[str, int], small: int) -> str | None:
+    """What a reader must know before trusting the scores: which split they are on, and
+    whether it is big enough to mean anything."""
+    test = split.get("test", 0)
+    if side != "test":
+        return (f"**No test split** ({test} reports): these are {side} scores, on the split "
+                "that chose the best epoch, so they flatter the model. Annotate more reports.")
+    if test < small:
+        return (f"**Small test split: {test} report(s)** (fewer than {small}). One report "
+                "moves these scores by whole points; annotate more reports before trusting "
+                "them.")
+    return None
+
+
+def publish_evaluation(report: EvaluationReport, model_dir: Path, side: str = "test",
+                       caveat: str | None = None) -> None:
+    warning = f"> {caveat}\n\n" if caveat else ""
     create_markdown_artifact(
-        markdown=f"Model: `{model_dir}`\n\n" + evaluation_markdown(report),
+        markdown=f"Model: `{model_dir}`, scores on the {side} split\n\n{warning}"
+        + evaluation_markdown(report),
         key="angiokg-evaluation",
-        description="NER, relation and record P/R/F1 on the test split, overall and per type.",
+        description=f"NER, relation and record P/R/F1 on the {side} split, overall and per "
+        "type.",
     )
 
 
@@ -131,16 +149,26 @@ def training_history(log_lines: list[str]) -> list[dict[str, float]]:
     return rows
 
 
-def plot_training_curve(history: list[Mapping[str, float]], png: Path) -> Path:
-    """Plot each numeric series of `history` (one mapping per epoch) against the epoch number.
+# Two colour families that never meet: a loss and a score are told apart by colour alone,
+# before the line style (solid / dashed) and the axis (left / right) are read.
+LOSS_COLOURS = ("#08306b", "#2171b5", "#6baed6", "#4d4d4d", "#969696")
+SCORE_COLOURS = ("#d94801", "#238b45", "#6a51a3", "#e7298a", "#8c6d31", "#cb181d")
+BEST_EPOCH_COLOUR = "#000000"
 
-    Losses go on the left axis and scores (names containing f1, precision, recall) on the right,
-    because they differ by orders of magnitude.
-    """
+
+def is_score(name: str) -> bool:
+    return any(k in name for k in ("f1", "precision", "recall"))
+
+
+def draw_training_curve(history: list[Mapping[str, float]], best_epoch: int | None = None):
+    """The figure of `history` (one mapping per epoch): losses on the left axis, scores
+    (names with f1, precision, recall) on the right, as they differ by orders of magnitude;
+    the legend outside the plot, so it hides no line; the kept epoch marked."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a worker
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     series: dict[str, list[tuple[float, float]]] = {}
     for number, row in enumerate(history, start=1):
@@ -148,22 +176,40 @@ def plot_training_curve(history: list[Mapping[str, float]], png: Path) -> Path:
         for name, value in row.items():
             if name != "epoch" and isinstance(value, int | float):
                 series.setdefault(name, []).append((x, float(value)))
-    fig, loss_ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig, loss_ax = plt.subplots(figsize=(8, 3.6), dpi=100, layout="constrained")
     score_ax = loss_ax.twinx()
-    for name, points in sorted(series.items()):
-        is_score = any(k in name for k in ("f1", "precision", "recall"))
-        ax = score_ax if is_score else loss_ax
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name,
-                linestyle="--" if is_score else "-")
+    losses = sorted(n for n in series if not is_score(n))
+    scores = sorted(n for n in series if is_score(n))
+    for names, ax, colours, style, marker in ((losses, loss_ax, LOSS_COLOURS, "-", "o"),
+                                              (scores, score_ax, SCORE_COLOURS, "--", "s")):
+        for i, name in enumerate(names):
+            points = series[name]
+            ax.plot([p[0] for p in points], [p[1] for p in points], color=colours[i % len(colours)],
+                    linestyle=style, marker=marker, markersize=4, label=name)
+    if best_epoch is not None:
+        loss_ax.axvline(best_epoch, color=BEST_EPOCH_COLOUR, linestyle=":", linewidth=1.2,
+                        label=f"best epoch ({best_epoch}): weights kept")
+    loss_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("loss")
-    score_ax.set_ylabel("score")
-    handles = loss_ax.get_legend_handles_labels()
-    score_handles = score_ax.get_legend_handles_labels()
-    if handles[0] or score_handles[0]:
-        loss_ax.legend(handles[0] + score_handles[0], handles[1] + score_handles[1], fontsize=8)
+    score_ax.set_ylabel("dev score")
+    if scores:
+        score_ax.set_ylim(0, 1.02)
+    handles, labels = loss_ax.get_legend_handles_labels()
+    score_handles, score_labels = score_ax.get_legend_handles_labels()
+    if handles or score_handles:
+        fig.legend(handles + score_handles, labels + score_labels, loc="outside right upper",
+                   fontsize=8)
     loss_ax.set_title("training curve")
-    fig.tight_layout()
+    return fig
+
+
+def plot_training_curve(history: list[Mapping[str, float]], png: Path,
+                        best_epoch: int | None = None) -> Path:
+    """`draw_training_curve` saved as a PNG (atomically: a reader never sees half a file)."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_training_curve(history, best_epoch)
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)

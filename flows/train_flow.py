@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from extraction.evaluate import EvaluationReport
-from extraction.train import LOG_FILE, TrainResult, train
+from extraction.train import LOG_FILE, SMALL_TEST_SPLIT, TrainResult, train
 from extraction.train_config import profile
 from flows import artifacts
 from flows.ingest_flow import read_and_validate
@@ -59,8 +59,14 @@ def train_model(annotated: Path, model_dir: Path, profile_name: str, checkpoint:
 
 @task(cache_policy=NO_CACHE)
 def publish_evaluation(result: TrainResult) -> EvaluationReport | None:
-    if result.evaluation is not None:
-        artifacts.publish_evaluation(result.evaluation, result.model_dir)
+    if result.evaluation is None:
+        return None
+    side = "test" if result.test is not None else "dev"
+    caveat = artifacts.evaluation_caveat(side, result.metrics.get("split") or {},
+                                         SMALL_TEST_SPLIT)
+    if caveat:
+        get_run_logger().warning(caveat.replace("**", ""))
+    artifacts.publish_evaluation(result.evaluation, result.model_dir, side, caveat)
     return result.evaluation
 
 
@@ -70,7 +76,9 @@ def publish_training_curve(result: TrainResult) -> Path | None:
     if not log.exists():
         return None
     history = artifacts.training_history(log.read_text(encoding="utf-8").splitlines())
-    png = artifacts.plot_training_curve(history, result.model_dir / CURVE_PNG)
+    best = result.metrics.get("best_epoch")
+    png = artifacts.plot_training_curve(history, result.model_dir / CURVE_PNG,
+                                        best if isinstance(best, int) and best > 0 else None)
     artifacts.publish_training_curve(png)
     return png
 

@@ -76,6 +76,41 @@ def test_training_curve_is_a_png_inlined_whole_in_the_markdown(tmp_path):
     assert str(png) in markdown
 
 
+def test_the_curve_keeps_losses_and_scores_apart_marks_the_best_epoch_and_hides_no_line():
+    import matplotlib.pyplot as plt
+
+    history = artifacts.training_history(LOG_LINES)
+    history.append({"epoch": 3, "loss": 0.5, "ner_loss": 0.2, "dev_ner_f1": 0.7,
+                    "dev_rc_predicted_f1": 0.6})
+    fig = artifacts.draw_training_curve(history, best_epoch=2)
+    try:
+        fig.canvas.draw()
+        loss_ax, score_ax = fig.axes
+        colour = {line.get_label(): line.get_color() for ax in fig.axes for line in ax.lines}
+        losses = {colour["loss"], colour["ner_loss"]}
+        scores = {colour["dev_ner_f1"], colour["dev_rc_predicted_f1"]}
+        assert len(losses) == 2 and len(scores) == 2 and not losses & scores
+        (best,) = [line for line in loss_ax.lines if line.get_label().startswith("best epoch")]
+        assert set(best.get_xdata()) == {2}
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == [
+            "loss", "ner_loss", "best epoch (2): weights kept", "dev_ner_f1",
+            "dev_rc_predicted_f1"]
+        box = legend.get_window_extent()
+        for ax in fig.axes:  # beside the plot, over none of it
+            assert not box.overlaps(ax.get_window_extent())
+    finally:
+        plt.close(fig)
+
+
+def test_evaluation_caveat_says_when_the_scores_are_not_to_be_trusted():
+    assert artifacts.evaluation_caveat("test", {"train": 240, "dev": 30, "test": 30}, 20) is None
+    small = artifacts.evaluation_caveat("test", {"train": 32, "dev": 4, "test": 1}, 20)
+    assert "Small test split: 1 report(s)" in small and "fewer than 20" in small
+    none = artifacts.evaluation_caveat("dev", {"train": 11, "dev": 1, "test": 0}, 20)
+    assert "No test split" in none and "dev scores" in none
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_path):
     from prefect.client.orchestration import get_client
@@ -89,7 +124,8 @@ def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_pat
         artifacts.publish_run_summary(RunSummary(
             "r1", "m", "a", inputs=3, extracted=2, quarantined=1, unmapped=2,
             unmapped_spellings=(("BodyPart", "大隐静脉桥", 3), ("Location", "第二段", 1))))
-        artifacts.publish_evaluation(EVALUATION, Path("models/m1"))
+        artifacts.publish_evaluation(EVALUATION, Path("models/m1"), "test",
+                                     "**Small test split: 1 report(s)**")
         artifacts.publish_training_curve(png)
 
     state = publish_all(return_state=True)
@@ -110,4 +146,6 @@ def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_pat
                     {"type": "Location", "text": "第二段", "count": 1}]
     assert "models/m1" in by_key["angiokg-evaluation"].data
     assert "| Degree |" in by_key["angiokg-evaluation"].data
+    assert "scores on the test split" in by_key["angiokg-evaluation"].data
+    assert "> **Small test split: 1 report(s)**" in by_key["angiokg-evaluation"].data
     assert "data:image/png;base64," in by_key["angiokg-training-curve"].data

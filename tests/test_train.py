@@ -50,11 +50,14 @@ def test_model_directory_is_complete(trained):
     assert (result.model_dir / "schema.sha256").read_text().strip() == SCHEMA.sha256
 
 
-def test_train_reads_a_brat_corpus_and_modes_train_one_head(tmp_path):
+def test_train_reads_a_brat_corpus_and_modes_train_one_head(tmp_path, caplog):
     for i in range(4):
         write_document(generate_report(i, 9), tmp_path / "corpus")
     config = replace(profile("tiny"), epochs=1, mode="ner_only")
-    result = train(tmp_path / "corpus", tmp_path / "model", config, schema=SCHEMA)
+    with caplog.at_level("WARNING", logger="extraction.train"):
+        result = train(tmp_path / "corpus", tmp_path / "model", config, schema=SCHEMA)
+    test_reports = result.metrics["split"]["test"]
+    assert f"the test split has {test_reports} report(s), fewer than 20" in caplog.text
     log = [json.loads(line) for line in (result.model_dir / "train_log.jsonl").open()]
     first_epoch = next(entry for entry in log if "epoch" in entry)
     assert first_epoch["rc_loss"] == 0.0 and first_epoch["ner_loss"] > 0.0
