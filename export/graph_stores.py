@@ -78,6 +78,11 @@ def open_store(store: str, graph_dir: Path) -> Iterator[GraphStore]:
             yield stack.enter_context(made) if hasattr(made, "__enter__") else made
 
 
+def describe_error(error: BaseException) -> str:
+    """`Type: message` on one line (a driver's multi-line message would break a log line)."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
 def failure_message(store: str, key: str, failed: RunInfo, missing: list[str], tries: int,
                     cause: BaseException | None, *, parquet_root: Path, graph_dir: Path,
                     run_folder: Path) -> str:
@@ -86,7 +91,7 @@ def failure_message(store: str, key: str, failed: RunInfo, missing: list[str], t
                  "NEO4J_PASSWORD right?",
         "ladybug": f"is {graph_dir / LADYBUG_DB} writable, with no other process holding it?",
     }.get(store, "is the graph store available?")
-    reason = f"{type(cause).__name__}: {cause}" if cause else "unknown error"
+    reason = describe_error(cause) if cause else "unknown error"
     return (
         f"graph store {key} failed to load run {failed.run_id} after {tries} tries ({reason}). "
         f"Nothing is lost: the Parquet outputs are intact in {parquet_root}, and "

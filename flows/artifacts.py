@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -47,6 +48,133 @@ def publish_run_summary(summary: RunSummary) -> None:
         key="angiokg-unmapped-spellings",
         description="Spellings the coronary synonym table lacks: their records have no artery "
         "or segments. Add each to ingest/data/coronary-synonyms.tsv.",
+    )
+
+
+@dataclass(frozen=True)
+class RunLink:
+    """A flow run the night's summary points to (its own artifacts are on it)."""
+
+    id: str
+    name: str
+    title: str = ""
+
+    @classmethod
+    def of(cls, state: Any, title: str = "") -> RunLink:
+        """The run a subflow's final state belongs to."""
+        run_id = str(state.state_details.flow_run_id)
+        return cls(run_id, _flow_run_name(run_id), title)
+
+    def titled(self, title: str) -> RunLink:
+        return RunLink(self.id, self.name, title)
+
+    def markdown(self, ui_url: str | None) -> str:
+        if ui_url:
+            return f"[{self.name}]({ui_url.rstrip('/')}/runs/flow-run/{self.id})"
+        return f"{self.name} (`{self.id}`)"
+
+
+def _flow_run_name(run_id: str) -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).name
+
+
+@dataclass(frozen=True)
+class NightSummary:
+    """What one night did, for the summary on the nightly run's Artifacts tab."""
+
+    night: str
+    problems: tuple[str, ...]
+    retrained: bool
+    retrain_reason: str
+    trained_where: str
+    model_dir: str | None
+    model_version: str | None
+    model_profile: str | None
+    model_trained_at: str | None
+    scores: str
+    corpus: tuple[int, int, int]  # annotated reports, valid, quarantined
+    splits: dict[str, int]
+    extraction: RunSummary | None  # None when nothing ran
+    graph: str
+    links: tuple[RunLink, ...] = ()
+    # Slots for what other steps add: the annotation queue (reports to annotate next).
+    queue: Mapping[str, object] | None = None
+
+
+REPORT_COLUMNS = (("inputs", "reports in"), ("processed", "processed"),
+                  ("extracted", "extracted now"), ("skipped", "already done"),
+                  ("quarantined", "quarantined"), ("failed", "failed"))
+
+
+def night_summary_markdown(night: NightSummary, ui_url: str | None = None) -> str:
+    status = "**Failed**" if night.problems else "completed"
+    lines = [f"# {night.night}: {status}", ""]
+    for problem in night.problems:
+        lines.append(f"> {problem}")
+    if night.problems:
+        lines.append("")
+    lines += ["## Training", "",
+              f"- retrain: **{'yes' if night.retrained else 'no'}**, {night.retrain_reason}",
+              f"- trained: {night.trained_where}", "", "## Model", ""]
+    if night.model_dir:
+        lines += [f"- `{night.model_version or night.model_dir}` (profile {night.model_profile}, "
+                  f"trained {night.model_trained_at})", f"- directory: `{night.model_dir}`",
+                  f"- {night.scores}"]
+    else:
+        lines.append("- none yet")
+    reports, valid, quarantined = night.corpus
+    lines += ["", "## Reports", "",
+              f"Annotated corpus: {reports} reports, {valid} valid, {quarantined} quarantined; "
+              f"split {', '.join(f'{k} {v}' for k, v in night.splits.items())}.", ""]
+    summary = night.extraction
+    if summary is None:
+        lines.append("Archive: nothing extracted tonight (no model).")
+    else:
+        lines += ["| " + " | ".join(label for _, label in REPORT_COLUMNS) + " |",
+                  "|" + "---|" * len(REPORT_COLUMNS),
+                  "| " + " | ".join(str(getattr(summary, k)) for k, _ in REPORT_COLUMNS) + " |",
+                  ""]
+        if summary.nothing_new:
+            lines.append("**Nothing new**: every report in the archive was done before with "
+                         "this model; no run was published.")
+        else:
+            lines.append(f"Run `{summary.run_id}`, model `{summary.model_version}`.")
+    lines += ["", "## Graph", "", f"- {night.graph}", "", "## Unmapped spellings", ""]
+    # A slot for the run summary's unmapped coronary spellings, once it lists them.
+    unmapped = getattr(summary, "unmapped_spellings", None)
+    if isinstance(unmapped, list | tuple) and unmapped:
+        lines += ["| type | text | mentions |", "|---|---|---|"]
+        lines += ["| " + " | ".join(str(_field(u, k)) for k in ("type", "text", "count")) + " |"
+                  for u in unmapped[:20]]
+        lines.append("Add each to ingest/data/coronary-synonyms.tsv.")
+    else:
+        lines.append("- none reported")
+    lines += ["", "## Annotation queue", ""]
+    if night.queue:
+        lines += [f"- {key}: {value}" for key, value in night.queue.items()]
+    else:
+        lines.append("- none tonight")
+    if night.links:
+        lines += ["", "## Runs of this night", ""]
+        lines += [f"- {link.title or link.name}: {link.markdown(ui_url)}" for link in night.links]
+    return "\n".join(lines) + "\n"
+
+
+def _field(item: object, name: str) -> object:
+    return item.get(name, "") if isinstance(item, Mapping) else getattr(item, name, "")
+
+
+def publish_night_summary(night: NightSummary) -> None:
+    from prefect.settings import PREFECT_UI_URL
+
+    create_markdown_artifact(
+        markdown=night_summary_markdown(night, PREFECT_UI_URL.value()),
+        key="angiokg-night",
+        description="The night: retrain decision and why, the model and its scores, reports "
+        "processed / quarantined / failed, the graph load, links to the steps' runs.",
     )
 
 

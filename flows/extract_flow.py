@@ -13,17 +13,19 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from extraction.predict import Extractor
-from flows import artifacts
-from flows.parameters import ExtractParams
+from flows import artifacts, run_names
+from flows.logs import readable_run_logs
+from flows.parameters import ExtractParams, documented_by
 from flows.state import RunLayout, read_current_model
 from pipeline import run as protocol
+from pipeline.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, DEFAULT_SHARD_REPORTS
 from pipeline.lock import output_lock
 from pipeline.sinks import ParquetSink
 from pipeline.summary import RunSummary, ShardResult
@@ -81,8 +83,8 @@ def publish(planned: protocol.RunPlan, results: list[ShardResult]) -> RunSummary
     return summary
 
 
-@flow(name="angiokg-extract-shards", log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="angiokg-extract-shards", flow_run_name=run_names.dated("extract-shards"),
+      log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def extract_shards_flow(params: ExtractParams) -> RunSummary:
     """Plan, extract the shards on this flow's task runner, publish; returns the run summary
     (inputs == processed + quarantined + failed)."""
@@ -122,12 +124,24 @@ def extract_flow_for(params: ExtractParams):
         task_runner=task_runner_for(params.resolved_dask_address(), params.workers))
 
 
-@flow(name="angiokg-extract", log_prints=True)
-def extract_flow(params: ExtractParams) -> RunSummary:
+@flow(name="angiokg-extract", flow_run_name=run_names.dated("extract"), log_prints=True,
+      description="Extract the archive's reports the model has not processed into the Parquet "
+      "datasets, shard by shard (threads, or a Dask cluster), and publish them as one run.")
+@documented_by(ExtractParams)
+def extract_flow(archive: Path, out: Path, model_dir: Path | None = None,
+                 shard_size: int = DEFAULT_SHARD_REPORTS, batch_size: int = DEFAULT_BATCH_SIZE,
+                 max_report_bytes: int = DEFAULT_MAX_BYTES, wait_for_lock: bool = False,
+                 workers: int = 2, dask_address: str | None = None) -> RunSummary:
     """Extraction with the task runner chosen at run time from the parameters (a deployment's
     `dask_address`, else $ANGIOKG_DASK_ADDRESS, else threads), not when the module is imported."""
+    readable_run_logs()
+    params = ExtractParams.from_arguments(locals())
     if params.resolved_dask_address() is None:
         import torch
 
         torch.set_num_threads(torch_threads_per_shard(params.workers, os.cpu_count()))
-    return extract_flow_for(params)(params)
+    summary = extract_flow_for(params)(params)
+    if summary.nothing_new:
+        get_run_logger().info("nothing new: the %d report(s) of %s were all done before with "
+                              "this model; no run published", summary.inputs, params.archive)
+    return summary

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from flows.run_names import DEFAULT_TIMEZONE
 from pipeline.defaults import DEFAULT_SHARD_REPORTS
 
 SAMPLE_ANNOTATED = Path("data/sample/annotated")
@@ -25,7 +27,6 @@ SAMPLE_ARCHIVE = Path("data/sample/archive")
 SAMPLE_OUT = Path("runs/sample")
 SAMPLE_PROFILE = "sample-quick"
 DEFAULT_CRON = "0 2 * * *"
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 SERVED_DEPLOYMENT = "local"
 ANSWERED_QUERY = "findings-per-vessel-segment"
 ANSWER_ROWS = 10
@@ -125,36 +126,39 @@ def nightly_parameters(args: argparse.Namespace) -> dict[str, Any]:
 def _params(args: argparse.Namespace):
     from pydantic import ValidationError
 
-    from flows.parameters import NightlyParams
+    from flows.parameters import NightlyParams, explain
 
     given = nightly_parameters(args)
 
-    def where(loc: tuple) -> str:  # the command-line flag when the field is one
-        name = ".".join(map(str, loc))
-        return f"--{name.replace('_', '-')}" if name in given else (name or "parameters")
+    def flag(name: str) -> str:  # the command-line flag when the field is one
+        return f"--{name.replace('_', '-')}" if name in given else name
 
     try:
         return NightlyParams(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"{where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise SystemExit(f"angiokg {args.command}: {problems}") from None
+        raise SystemExit(f"angiokg {args.command}: {explain(exc, flag)}") from None
 
 
 def run_nightly(args: argparse.Namespace) -> int:
     params = _params(args)  # refuse bad parameters before touching the environment
     offline_prefect_environment(params.out)
-    from flows.nightly_flow import nightly_flow
+    from flows.nightly_flow import NightFailed, nightly_flow
     from flows.outputs import describe_outputs
 
-    result = nightly_flow(params)
+    try:
+        result = nightly_flow(**params.arguments())
+    except NightFailed as failed:
+        print(describe_outputs(params.out, failed.result, ANSWERED_QUERY, ANSWER_ROWS))
+        print(f"\nangiokg {args.command}: the night ended Failed: {failed}", file=sys.stderr)
+        return 1
     print(describe_outputs(params.out, result, ANSWERED_QUERY, ANSWER_ROWS))
     return 0
 
 
 def _as_parameters(model: Any) -> dict[str, Any]:
-    """A flow's `params` as JSON (paths as strings): what the API stores and validates."""
-    return {"params": model.model_dump(mode="json")}
+    """A flow's parameters as JSON (paths as strings): what the API stores and validates.
+    Top-level, so a run overriding one keeps the deployment's others."""
+    return model.as_json()
 
 
 def nightly_schedule(cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE):
@@ -193,11 +197,14 @@ def build_deployments(params: Any, cron: str = DEFAULT_CRON,
     schedule = nightly_schedule(cron, timezone)
 
     def deployment(flow: Any, model: Any, **options: Any) -> Any:
+        options.setdefault("description", flow.description)
         return flow.to_deployment(name=SERVED_DEPLOYMENT, parameters=_as_parameters(model),
                                   tags=["angiokg"], **options)
 
     return [
-        deployment(nightly_flow, params, schedules=[schedule], concurrency_limit=1),
+        deployment(nightly_flow, params, schedules=[schedule], concurrency_limit=1,
+                   description=f"{nightly_flow.description} Scheduled: cron {cron!r}, time "
+                   f"zone {timezone}."),
         deployment(train_flow, params.train_params(), concurrency_limit=1),
         deployment(ingest_flow, params.ingest_params()),
         deployment(extract_flow, params.extract_params(), concurrency_limit=1),
@@ -217,6 +224,8 @@ def run_serve(args: argparse.Namespace) -> int:
             f"angiokg {args.command}: PREFECT_API_URL is not set; the cron schedule needs a "
             "Prefect server: start one (`prefect server start`) and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api")
+    # Run names carry the night's date in the schedule's time zone (flows.run_names).
+    os.environ.setdefault("ANGIOKG_TIMEZONE", args.timezone)
     try:
         deployments = build_deployments(params, args.cron, args.timezone)
     except ValueError as exc:

@@ -14,7 +14,9 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
-from flows.parameters import IngestParams
+from flows import run_names
+from flows.logs import readable_run_logs
+from flows.parameters import IngestParams, documented_by
 from flows.state import RunLayout, tree_sha256
 from ingest.atomic import write_json_atomic, write_text_atomic
 from ingest.corpus import CorpusLoad, load_corpus, quarantine
@@ -69,8 +71,15 @@ def describe_corpus(load: CorpusLoad, schema_path: Path | None, folder: Path) ->
     return folder / STATS_JSON
 
 
-@flow(name="angiokg-ingest", log_prints=True)
-def ingest_flow(params: IngestParams) -> IngestResult:
+@flow(name="angiokg-ingest", flow_run_name=run_names.by_corpus("ingest"), log_prints=True,
+      description="Validate the annotated reports, quarantine the bad ones, write the 8:1:1 "
+      "split and the corpus statistics.")
+@documented_by(IngestParams)
+def ingest_flow(annotated: Path, out: Path, schema_path: Path | None = None,
+                split_seed: int = 42) -> IngestResult:
+    """Read -> validate -> quarantine -> split -> stats."""
+    readable_run_logs()
+    params = IngestParams.from_arguments(locals())
     layout = RunLayout(params.out)
     corpus_sha256 = hash_corpus(params.annotated)
     load = read_and_validate.with_options(result_storage=layout.results)(

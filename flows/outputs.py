@@ -39,6 +39,12 @@ def test_scores_line(model_dir: Path) -> str:
     return "test scores: " + ", ".join(scores)
 
 
+def model_version_of(model_dir: Path) -> str | None:
+    """The version string the model directory records (what the Parquet rows carry)."""
+    version = model_dir / "model_version"
+    return version.read_text(encoding="utf-8").strip() if version.is_file() else None
+
+
 def query_answer(graph_path: Path, query_name: str, max_rows: int) -> str:
     """The named analyst query run on the embedded graph, as a text table."""
     from export.ladybug_store import LadybugStore
@@ -65,21 +71,28 @@ def unmapped_summary(summary: RunSummary) -> str:
 def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows: int) -> str:
     layout = RunLayout(out)
     summary = result.summary
-    lines = [
-        "",
-        f"Run folder: {layout.root.resolve()}",
-        f"  reports in {summary.inputs}: {summary.processed} processed "
-        f"({summary.extracted} extracted now, {summary.skipped} already done), "
-        f"{summary.quarantined} quarantined, {summary.failed} failed",
-        f"  {unmapped_summary(summary)}",
-        f"  model       {result.model.model_dir} "
-        f"({'trained tonight' if result.retrained else 'reused'}: {result.retrain_reason})",
-        f"              {test_scores_line(Path(result.model.model_dir))}",
+    lines = ["", f"Run folder: {layout.root.resolve()}"]
+    if summary is None:
+        lines.append("  reports     none extracted tonight (no model)")
+    else:
+        lines.append(
+            f"  reports in {summary.inputs}: {summary.processed} processed "
+            f"({summary.extracted} extracted now, {summary.skipped} already done), "
+            f"{summary.quarantined} quarantined, {summary.failed} failed")
+        lines.append(f"  {unmapped_summary(summary)}")
+    if result.model is None:
+        lines.append(f"  model       none ({result.training.where})")
+    else:
+        lines += [
+            f"  model       {result.model.model_dir} "
+            f"({'trained tonight' if result.retrained else 'reused'}: {result.retrain_reason})",
+            f"              {test_scores_line(Path(result.model.model_dir))}"]
+    lines += [
         f"  ingest      {layout.ingest} (split file, corpus stats)",
         f"  quarantine  {layout.quarantine} (annotated reports that failed validation)",
     ]
     lines += [f"  parquet     {layout.extract / name}" for name in DATASETS]
-    if summary.published:
+    if summary is not None and summary.published:
         lines.append(f"  run summary {summary_path(layout.extract, summary.run_id)}")
     else:
         lines.append("  run summary nothing new tonight: no run published")
@@ -87,7 +100,9 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
     if queue is not None and queue.folder is not None:
         lines.append(f"  queue       {queue.folder} ({queue.reports} of tonight's "
                      f"{queue.candidates} new reports to annotate next: open it in brat)")
-    if result.export.graph_path is not None:
+    if result.export is None:
+        lines.append("  graph       not loaded tonight (see the failure below)")
+    elif result.export.graph_path is not None:
         graph_path = result.export.graph_path
         lines += [
             f"  graph       {graph_path} (LadybugDB; query it with "

@@ -1,23 +1,36 @@
 """Flow parameters: pydantic models, so a bad value is refused before any work, with a message
 that says which parameter, what was wrong and what to pass instead.
 
-The same models are the deployments' parameter schema (the Prefect UI renders them as forms), so
-every field has a description.
+Each flow takes its model's fields as top-level parameters (a deployment run overrides one and
+keeps the others; the Prefect UI shows one form field each), with the same names, types and
+defaults (a test keeps them equal), and builds the model from them first thing. The UI's
+descriptions come from the models too: `documented_by` writes them into the flow's docstring,
+where Prefect reads parameter descriptions.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from flows.logs import Explained
 from pipeline.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, DEFAULT_SHARD_REPORTS
 
 Profile = Literal["tiny", "sample-quick", "default"]
 RetrainPolicy = Literal["always", "never", "on-change"]
+NoGpuPolicy = Literal["fail", "cpu"]
 
 DASK_ADDRESS_ENV = "ANGIOKG_DASK_ADDRESS"
 _GRAPH_NAMES = ("auto", "ladybug", "neo4j")
@@ -32,17 +45,128 @@ def _existing_dir(value: Path, what: str, example: str) -> Path:
     return value
 
 
+class ParameterError(Explained, ValueError):
+    """Parameters a flow refuses; the message names each one and what to pass instead."""
+
+
+def explain(exc: ValidationError, name_of: Callable[[str], str] = lambda name: name) -> str:
+    """pydantic's errors as one line: `where: what` for each, `name_of` naming the field."""
+    def where(loc: tuple) -> str:
+        return name_of(".".join(map(str, loc))) if loc else "parameters"
+
+    return "; ".join(f"{where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())
+
+
 class _Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> Self:
+        """The model of a flow's arguments (its `locals()` on entry), or ParameterError."""
+        try:
+            return cls(**{name: arguments[name] for name in cls.model_fields})
+        except ValidationError as exc:
+            raise ParameterError(explain(exc)) from None
+
+    def arguments(self) -> dict[str, Any]:
+        """The fields as keyword arguments of the flow that takes this model."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields as a deployment stores its parameters: plain JSON."""
+        return self.model_dump(mode="json")
+
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+def documented_by(model: type[_Params]) -> Callable[[_Fn], _Fn]:
+    """Append an `Args:` section with `model`'s field descriptions to the function's docstring:
+    Prefect reads it for the parameter descriptions the UI shows (the decorator goes under
+    `@flow`, so the section is there when the flow is built)."""
+    def add_section(fn: _Fn) -> _Fn:
+        lines = ["", "Args:"]
+        for name, field in model.model_fields.items():
+            lines.append(f"    {name}: {field.description}")
+        fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + "\n".join(lines) + "\n"
+        return fn
+
+    return add_section
+
+
+# Fields several models share, described once.
+def _annotated_field() -> Any:
+    return Field(description="Folder of annotated brat reports (.txt + .ann pairs).")
+
+
+def _schema_field() -> Any:
+    return Field(default=None,
+                 description="annotation.conf to validate against; the bundled one if empty.")
+
+
+def _seed_field() -> Any:
+    return Field(default=42, description="Seed of the report-level 8:1:1 split.")
+
+
+def _profile_field() -> Any:
+    return Field(default="default",
+                 description="Training profile: tiny (tests), sample-quick (minutes on a CPU), "
+                 "default.")
+
+
+def _checkpoint_field() -> Any:
+    return Field(default=None,
+                 description="Pre-trained encoder directory; when empty, a vocabulary and MLM "
+                 "pre-training are done first.")
+
+
+def _shard_size_field() -> Any:
+    return Field(default=DEFAULT_SHARD_REPORTS, gt=0,
+                 description="Reports per parallel extraction task.")
+
+
+def _batch_size_field() -> Any:
+    return Field(default=DEFAULT_BATCH_SIZE, gt=0, description="Sentences per model batch.")
+
+
+def _max_bytes_field() -> Any:
+    return Field(default=DEFAULT_MAX_BYTES, gt=0,
+                 description="Reports larger than this are quarantined (zip bomb guard).")
+
+
+def _workers_field() -> Any:
+    return Field(default=2, gt=0, description="Extraction threads of the default task runner.")
+
+
+def _dask_field() -> Any:
+    return Field(default=None,
+                 description=f"Dask scheduler (tcp://host:8786) to run extraction shards on a "
+                 f"cluster; falls back to ${DASK_ADDRESS_ENV}; threads on this machine when "
+                 "neither is set.")
+
+
+def _graph_field() -> Any:
+    return Field(default="auto",
+                 description="Graph store: auto (Neo4j when NEO4J_URI is set, else embedded "
+                 "LadybugDB), ladybug, neo4j, or module:factory returning a store object.")
+
+
+def _retries_field() -> Any:
+    return Field(default=3, ge=0, le=20, description="Retries of a failed graph load.")
+
+
+def _retry_delay_field() -> Any:
+    return Field(default=10.0, ge=0,
+                 description="First graph-load retry delay in seconds; each next retry waits "
+                 "twice as long.")
+
 
 class IngestParams(_Params):
-    annotated: Path = Field(description="Folder of annotated brat reports (.txt + .ann pairs).")
+    annotated: Path = _annotated_field()
     out: Path = Field(description="Run folder: outputs and the state the next run needs.")
-    schema_path: Path | None = Field(
-        default=None, description="annotation.conf to validate against; the bundled one if empty."
-    )
-    split_seed: int = Field(default=42, description="Seed of the report-level 8:1:1 split.")
+    schema_path: Path | None = _schema_field()
+    split_seed: int = _seed_field()
 
     @field_validator("annotated")
     @classmethod
@@ -58,19 +182,12 @@ class IngestParams(_Params):
 
 
 class TrainParams(_Params):
-    annotated: Path = Field(description="Folder of annotated brat reports (.txt + .ann pairs).")
+    annotated: Path = _annotated_field()
     out: Path = Field(description="Run folder; the model goes under models/.")
-    profile: Profile = Field(
-        default="default",
-        description="Training profile: tiny (tests), sample-quick (minutes on a CPU), default.",
-    )
-    checkpoint: Path | None = Field(
-        default=None,
-        description="Pre-trained encoder directory; when empty, a vocabulary and MLM "
-        "pre-training are done first.",
-    )
-    schema_path: Path | None = None
-    split_seed: int = 42
+    profile: Profile = _profile_field()
+    checkpoint: Path | None = _checkpoint_field()
+    schema_path: Path | None = _schema_field()
+    split_seed: int = _seed_field()
     split_file: Path | None = Field(
         default=None, description="The split ingest wrote (report_id,split); when empty, the "
         "seeded split of split_seed.")
@@ -105,22 +222,14 @@ class ExtractParams(_Params):
     model_dir: Path | None = Field(
         default=None, description="Model directory; the run folder's current model if empty."
     )
-    shard_size: int = Field(default=DEFAULT_SHARD_REPORTS, gt=0,
-                            description="Reports per parallel task.")
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0,
-                            description="Sentences per model batch.")
-    max_report_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0,
-                                  description="Reports larger than this are quarantined "
-                                  "(zip bomb guard).")
+    shard_size: int = _shard_size_field()
+    batch_size: int = _batch_size_field()
+    max_report_bytes: int = _max_bytes_field()
     wait_for_lock: bool = Field(
         default=False, description="When another run is writing the run folder's extract/, "
         "wait for it to finish (default: fail, naming it).")
-    workers: int = Field(default=2, gt=0, description="Threads of the default task runner.")
-    dask_address: str | None = Field(
-        default=None,
-        description=f"Dask scheduler (tcp://host:8786) to run shards on a cluster; "
-        f"falls back to ${DASK_ADDRESS_ENV}; threads on this machine when neither is set.",
-    )
+    workers: int = _workers_field()
+    dask_address: str | None = _dask_field()
 
     @field_validator("archive")
     @classmethod
@@ -145,15 +254,9 @@ class ExtractParams(_Params):
 
 class ExportParams(_Params):
     out: Path = Field(description="Run folder whose extract/ Parquet runs are loaded.")
-    graph: str = Field(
-        default="auto",
-        description="Graph store: auto (Neo4j when NEO4J_URI is set, else embedded LadybugDB), "
-        "ladybug, neo4j, or module:factory returning a store object.",
-    )
-    retries: int = Field(default=3, ge=0, le=20, description="Retries of a failed graph load.")
-    retry_delay_s: float = Field(
-        default=10.0, ge=0, description="First retry delay; each next retry waits twice as long."
-    )
+    graph: str = _graph_field()
+    retries: int = _retries_field()
+    retry_delay_s: float = _retry_delay_field()
 
     @field_validator("graph")
     @classmethod
@@ -172,32 +275,48 @@ class ExportParams(_Params):
 class NightlyParams(_Params):
     """Everything a night needs; the sub-flows' parameters are derived from it."""
 
-    annotated: Path = Field(description="Folder of annotated brat reports (.txt + .ann pairs).")
+    annotated: Path = _annotated_field()
     archive: Path = Field(description="Report archive to extract (grows night after night).")
     out: Path = Field(description="Run folder: outputs and the state the next night needs.")
-    profile: Profile = "default"
-    checkpoint: Path | None = None
+    profile: Profile = _profile_field()
+    checkpoint: Path | None = _checkpoint_field()
     retrain: RetrainPolicy = Field(
         default="on-change",
         description="always, never, or on-change (when the annotated corpus's hash changed).",
     )
-    schema_path: Path | None = None
-    split_seed: int = 42
-    shard_size: int = Field(default=DEFAULT_SHARD_REPORTS, gt=0)
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, gt=0)
-    max_report_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    schema_path: Path | None = _schema_field()
+    split_seed: int = _seed_field()
+    shard_size: int = _shard_size_field()
+    batch_size: int = _batch_size_field()
+    max_report_bytes: int = _max_bytes_field()
     wait_for_lock: bool = Field(
         default=False, description="When another night is running in this run folder, wait "
         "for it (default: fail, naming it).")
-    workers: int = Field(default=2, gt=0)
-    dask_address: str | None = None
-    graph: str = "auto"
-    graph_retries: int = Field(default=3, ge=0, le=20)
-    graph_retry_delay_s: float = Field(default=10.0, ge=0)
+    workers: int = _workers_field()
+    dask_address: str | None = _dask_field()
+    graph: str = _graph_field()
+    graph_retries: int = _retries_field()
+    graph_retry_delay_s: float = _retry_delay_field()
     train_deployment: str | None = Field(
         default=None,
         description="Deployment (flow/deployment) that trains on the GPU pool; "
-        "train in this process when empty.",
+        "train in this run when empty.",
+    )
+    gpu_start_timeout_s: float = Field(
+        default=900.0, gt=0,
+        description="How long the training run may wait for a GPU worker to start it, in "
+        "seconds; then it is cancelled and on_no_gpu decides.",
+    )
+    gpu_train_timeout_s: float = Field(
+        default=6 * 3600.0, gt=0,
+        description="How long training on the GPU pool may take once started, in seconds; "
+        "then it is cancelled and the night ends Failed (extracting with the current model).",
+    )
+    on_no_gpu: NoGpuPolicy = Field(
+        default="fail",
+        description="No GPU worker online, or none started the training in time: fail (the "
+        "night still extracts with the current model, then ends Failed saying how to start a "
+        "worker) or cpu (train in this run, on the CPU worker, with a warning).",
     )
     queue_size: int = Field(
         default=50, ge=0,

@@ -19,9 +19,10 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from extraction.evaluate import EvaluationReport
 from extraction.train import LOG_FILE, SMALL_TEST_SPLIT, TrainResult, train
 from extraction.train_config import profile
-from flows import artifacts
+from flows import artifacts, run_names
 from flows.ingest_flow import read_and_validate
-from flows.parameters import TrainParams
+from flows.logs import readable_run_logs
+from flows.parameters import Profile, TrainParams, documented_by
 from flows.state import (
     CurrentModel,
     RunLayout,
@@ -91,8 +92,18 @@ def record_current_model(layout: RunLayout, result: TrainResult, corpus_sha256: 
     return pointer
 
 
-@flow(name="angiokg-train", log_prints=True)
-def train_flow(params: TrainParams) -> CurrentModel:
+@flow(name="angiokg-train", flow_run_name=run_names.by_corpus("train"), log_prints=True,
+      description="Vocabulary and MLM pre-training when no checkpoint is given, fine-tuning, "
+      "evaluation on the test split; records the model as the run folder's current one.")
+@documented_by(TrainParams)
+def train_flow(annotated: Path, out: Path, profile: Profile = "default",
+               checkpoint: Path | None = None, schema_path: Path | None = None,
+               split_seed: int = 42, split_file: Path | None = None,
+               corpus_sha256: str | None = None) -> CurrentModel:
+    """Train (or reuse the model of the same corpus, profile, checkpoint and schema), publish
+    the evaluation and the training curve, record the current model."""
+    readable_run_logs()
+    params = TrainParams.from_arguments(locals())
     layout = RunLayout(params.out)
     corpus_sha256 = params.corpus_sha256 or hash_annotations(params.annotated)
     model_dir = model_dir_for(layout, corpus_sha256, params.profile)

@@ -7,15 +7,18 @@ so a failing test can show what a worker said.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,3 +148,45 @@ def start_prefect_server(home: Path, *, timeout_s: float = 180,
 
 def worker_health_ok(port: int) -> bool:
     return _http_ok(f"http://127.0.0.1:{port}/health")
+
+
+class WebhookInbox:
+    """A webhook receiver on loopback: what the server's notification blocks post."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", 0))
+                inbox.messages.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.port = free_port()
+        self.http = HTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    def about(self, text: str) -> list[dict]:
+        return [m for m in self.messages if text in m.get("subject", "")]
+
+    def save_block(self, name: str) -> str:
+        """A custom-webhook notification block posting here; its `<type>/<name>`."""
+        from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+        CustomWebhookNotificationBlock(
+            name=name, url=self.url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
+            allow_private_urls=True,  # a receiver on loopback; Prefect refuses those by default
+        ).save(name, overwrite=True)
+        return f"custom-webhook/{name}"
+
+    def close(self) -> None:
+        self.http.shutdown()

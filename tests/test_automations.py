@@ -4,15 +4,13 @@ firing: a failed nightly and a nightly past its deadline each reach a webhook on
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from datetime import time, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import yaml
-from prefect_server import BIN, ROOT, free_port, start_prefect_server, wait_for
+from prefect_server import BIN, ROOT, WebhookInbox, start_prefect_server, wait_for
 
 from flows.automations import (
     AlertTarget,
@@ -70,31 +68,6 @@ def test_the_file_gives_a_failure_alert_and_a_deadline_alert_for_the_nightly_flo
     assert [a.actions[0].type for a in quiet] == ["do-nothing", "do-nothing"]
 
 
-class _Inbox:
-    """A webhook receiver on loopback: what the server's notification block posts."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        inbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("Content-Length", 0))
-                inbox.messages.append(json.loads(self.rfile.read(length) or b"{}"))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.port = free_port()
-        self.http = HTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def about(self, text: str) -> list[dict]:
-        return [m for m in self.messages if text in m.get("subject", "")]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     server = start_prefect_server(tmp_path_factory.mktemp("prefect-automations"))
@@ -112,16 +85,10 @@ def api(server):
 
 @pytest.fixture(scope="module")
 def inbox(api):
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-
-    inbox = _Inbox()
-    CustomWebhookNotificationBlock(
-        name="angiokg-test-alerts", url=f"http://127.0.0.1:{inbox.port}/alerts",
-        json_data={"subject": "{{subject}}", "body": "{{body}}"},
-        allow_private_urls=True,  # a receiver on loopback; Prefect refuses those by default
-    ).save("angiokg-test-alerts")
+    inbox = WebhookInbox()
+    inbox.save_block("angiokg-test-alerts")
     yield inbox
-    inbox.http.shutdown()
+    inbox.close()
 
 
 def _sync(server, *extra: str):

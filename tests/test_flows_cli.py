@@ -93,10 +93,10 @@ def test_deployment_parameters_are_json_and_round_trip_into_the_flow_parameters(
                 "export": (ExportParams, params.export_params())}
     for name, (model, value) in expected.items():
         stored = deployments[name].parameters
-        assert set(stored) == {"params"}
+        assert set(stored) == set(model.model_fields)  # top-level: one can be overridden alone
         assert json.loads(json.dumps(stored)) == stored  # what the API stores: plain JSON
-        assert model.model_validate(stored["params"]) == value, name
-    assert deployments["nightly"].parameters["params"]["annotated"] == str(params.annotated)
+        assert model.model_validate(stored) == value, name
+    assert deployments["nightly"].parameters["annotated"] == str(params.annotated)
 
 
 def test_deployment_parameters_satisfy_the_schema_the_api_enforces(params):
@@ -118,8 +118,8 @@ def test_deployment_parameters_satisfy_the_schema_the_api_enforces(params):
         schema = parameter_schema(flows[deployment.flow_name]).model_dump(exclude_unset=True)
         validate(deployment.parameters, schema, raise_on_error=True)
     nightly = _by_name(build_deployments(params))["nightly"]
-    wrong = {"params": {**nightly.parameters["params"], "workers": "many"}}
-    with pytest.raises(ValidationError, match="params.workers"):
+    wrong = {**nightly.parameters, "workers": "many"}
+    with pytest.raises(ValidationError, match="workers"):
         validate(wrong, parameter_schema(nightly_flow).model_dump(exclude_unset=True),
                  raise_on_error=True)
 

@@ -95,8 +95,8 @@ def test_shards_on_a_dask_cluster_equal_shards_on_threads(inputs, cluster, tmp_p
                          shard_size=2, dask_address=cluster.scheduler_address)
 
     # The deployed flow itself, so a deployment's dask_address parameter is what picks Dask.
-    on_threads = extract_flow(threads)
-    on_dask = extract_flow(dask)
+    on_threads = extract_flow(**threads.arguments())
+    on_dask = extract_flow(**dask.arguments())
 
     assert on_dask.inputs == on_threads.inputs == 8
     for key in ("processed", "quarantined", "failed", "extracted"):

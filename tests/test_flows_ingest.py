@@ -25,7 +25,7 @@ def _corpus(root: Path, n: int = 6) -> Path:
 
 def test_ingest_flow_writes_split_stats_and_quarantine(tmp_path):
     corpus = _corpus(tmp_path / "annotated")
-    state = ingest_flow(IngestParams(annotated=corpus, out=tmp_path / "run"), return_state=True)
+    state = ingest_flow(annotated=corpus, out=tmp_path / "run", return_state=True)
     assert state.is_completed()
     result = state.result()
     assert (result.reports, result.valid, result.quarantined) == (7, 6, 1)
@@ -42,17 +42,17 @@ def test_ingest_flow_writes_split_stats_and_quarantine(tmp_path):
 def test_unchanged_corpus_is_not_read_again_but_a_changed_one_is(tmp_path):
     corpus = _corpus(tmp_path / "annotated", n=3)
     params = IngestParams(annotated=corpus, out=tmp_path / "run")
-    first = ingest_flow(params)
+    first = ingest_flow(**params.arguments())
     results = tmp_path / "run" / "state" / "prefect-results"
     records = set(results.iterdir())
     assert records, "the read/validate result should be persisted in the run folder"
 
-    again = ingest_flow(params)
+    again = ingest_flow(**params.arguments())
     assert again.corpus_sha256 == first.corpus_sha256
     assert set(results.iterdir()) == records  # a cache hit writes no new record
 
     shutil.copy(corpus / "rpt-000000.txt", corpus / "rpt-000999.txt")
-    changed = ingest_flow(params)
+    changed = ingest_flow(**params.arguments())
     assert changed.corpus_sha256 != first.corpus_sha256
     assert changed.reports == first.reports + 1
     assert len(set(results.iterdir())) == len(records) + 1

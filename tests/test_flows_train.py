@@ -24,7 +24,7 @@ def test_training_reads_the_split_ingest_wrote_and_does_not_read_the_corpus_agai
     archive.mkdir()
     params = NightlyParams(annotated=annotated, archive=archive, out=tmp_path / "run",
                            profile="tiny")
-    ingested = ingest_flow(params.ingest_params())
+    ingested = ingest_flow(**params.ingest_params().arguments())
     # A split no seed gives: 8 train, 2 dev, 2 test, in id order.
     with ingested.split_file.open(encoding="utf-8") as handle:
         ids = [row["report_id"] for row in csv.DictReader(handle)]
@@ -37,7 +37,8 @@ def test_training_reads_the_split_ingest_wrote_and_does_not_read_the_corpus_agai
     for ann in annotated.glob("*.ann"):
         ann.write_text("T1\tNoSuchType 0 1\tx\n", encoding="utf-8")
 
-    model = train_flow(params.train_params(ingested.split_file, ingested.corpus_sha256))
+    model = train_flow(**params.train_params(ingested.split_file,
+                                             ingested.corpus_sha256).arguments())
 
     metrics = json.loads((Path(model.model_dir) / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["split"] == {"train": 8, "dev": 2, "test": 2}

@@ -89,12 +89,16 @@ def test_password_is_not_in_repr_str_or_logs(caplog, monkeypatch):
 
     import neo4j
 
-    monkeypatch.setattr(neo4j.GraphDatabase, "driver", lambda uri, auth: FakeDriver())
+    config: dict = {}
+    monkeypatch.setattr(neo4j.GraphDatabase, "driver",
+                        lambda uri, auth, **kw: config.update(kw) or FakeDriver())
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("settings: %s", s)
         _, writer = Neo4jWriter.open(s)
         writer.load_documents([lad_doc()], SCHEMA, ps.RunInfo("r", RUN_DATE))
     assert caplog.text and PASSWORD not in caplog.text
+    # The server sends no INFORMATION notifications (CartesianProduct notes at INFO).
+    assert config == {"notifications_min_severity": "WARNING"}
 
 
 def test_each_report_is_deleted_and_reloaded_in_one_transaction():
