@@ -25,3 +25,33 @@ def test_an_unknown_training_profile_is_refused_with_the_known_ones(tmp_path):
          "--profile", "bogus"], capture_output=True, text=True)
     assert result.returncode == 1
     assert "unknown profile 'bogus'" in result.stderr and "sample-quick" in result.stderr
+
+
+_LOG_LIKE_A_PREFECT_CLIENT = """
+import logging, sys
+from flows import cli
+def handler(args):  # a command that logs as a Prefect client's httpx does
+    logging.getLogger("httpx").info("HTTP Request: POST http://127.0.0.1:4200/api/x 200 OK")
+    logging.getLogger("flows.test").info("a line of ours")
+    import os
+    print("bars:", os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS"))
+    return 0
+parser = cli.build_parser
+def build():
+    p = parser()
+    sub = p._subparsers._group_actions[0]
+    sub.add_parser("probe").set_defaults(handler=handler)
+    return p
+cli.build_parser = build
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_commands_print_no_http_request_lines_unless_verbose():
+    quiet = subprocess.run([sys.executable, "-c", _LOG_LIKE_A_PREFECT_CLIENT, "probe"],
+                           capture_output=True, text=True, check=True)
+    assert "a line of ours" in quiet.stderr and "HTTP Request" not in quiet.stderr
+    assert "bars: 1" in quiet.stdout  # stderr is a pipe here: no progress bars
+    verbose = subprocess.run([sys.executable, "-c", _LOG_LIKE_A_PREFECT_CLIENT, "-v", "probe"],
+                             capture_output=True, text=True, check=True)
+    assert "HTTP Request" in verbose.stderr

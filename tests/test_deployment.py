@@ -237,3 +237,6 @@ def test_without_a_gpu_worker_the_night_trains_on_the_cpu_worker_when_told(stack
     assert any("Training here, on the CPU worker, instead (on_no_gpu='cpu')" in w
                for w in warnings), warnings
     assert not [log for log in logs if "HTTP Request:" in log.message]
+    for worker in ("cpu-worker", "gpu-worker"):  # what `docker compose logs` would show
+        output = (stack.server.home / f"{worker}.log").read_text(encoding="utf-8")
+        assert "it/s]" not in output and "HTTP Request:" not in output, worker
