@@ -24,7 +24,7 @@ from flows.annotation_queue import QueueResult, annotation_queue
 from flows.export_flow import ExportResult, export_flow
 from flows.extract_flow import extract_flow
 from flows.ingest_flow import IngestResult, ingest_flow
-from flows.logs import readable_run_logs
+from flows.logs import Explained, readable_run_logs
 from flows.outputs import model_version_of, test_scores_line
 from flows.parameters import (
     NightlyParams,
@@ -64,7 +64,7 @@ class NightlyResult:
     queue: QueueResult | None = None
 
 
-class NightFailed(RuntimeError):
+class NightFailed(Explained, RuntimeError):
     """The night ended Failed; `result` holds what it did before and after the problem."""
 
     def __init__(self, message: str, result: NightlyResult) -> None:

@@ -214,6 +214,11 @@ def test_without_a_gpu_worker_the_night_fails_as_told_after_extracting_and_alert
     assert len(_deployment_runs("angiokg-train/gpu")) == 1  # nothing submitted tonight
     summary = _artifacts(night.id)["angiokg-night"]
     assert "**Failed**" in summary and "| 9 | 9 | 2 | 7 | 0 | 0 |" in summary
+    with _client() as client:
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[night.id])))
+    assert not [log.message for log in logs if "Traceback" in log.message]
     (alert,) = wait_for(lambda: stack.inbox.about(night.name), timeout_s=60,
                         what="the failure alert", explain=lambda: str(stack.inbox.messages))
     assert alert["subject"].endswith("ended Failed")
