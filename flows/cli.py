@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 COMMAND_MODULES = (
@@ -52,13 +51,6 @@ def quiet_http_clients() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def progress_bars_only_at_a_terminal() -> None:
-    """Hugging Face's bars ("Loading weights", "Writing model shards") print whether or not a
-    person watches; off when stderr is no terminal (a log file, a worker). Ours check too."""
-    if not sys.stderr.isatty():
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -67,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     quiet_http_clients()
-    progress_bars_only_at_a_terminal()
     return int(args.handler(args) or 0)
 
 

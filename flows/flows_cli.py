@@ -32,8 +32,11 @@ ANSWERED_QUERY = "findings-per-vessel-segment"
 ANSWER_ROWS = 10
 
 
-def offline_prefect_environment(out: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a local run: no telemetry, no hub, Prefect's home in the run folder.
+def offline_prefect_environment(out: Path, environ: dict[str, str] | None = None,
+                                at_terminal: bool | None = None) -> dict[str, str]:
+    """Environment for a local run: no telemetry, no hub, Prefect's home in the run folder, and
+    no Hugging Face progress bars unless a person watches stderr (`make run > log` printed every
+    redraw of "Loading weights"; ours check for a terminal themselves).
 
     A variable the user already set wins (e.g. PREFECT_API_URL pointing at a real server).
     """
@@ -49,6 +52,8 @@ def offline_prefect_environment(out: Path, environ: dict[str, str] | None = None
         # A busy 2-core machine can take a while to bring the ephemeral server up.
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
+    if not (sys.stderr.isatty() if at_terminal is None else at_terminal):
+        defaults["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     applied = {k: v for k, v in defaults.items() if k not in env}
     env.update(applied)
     if "PREFECT_HOME" in applied:

@@ -136,6 +136,15 @@ def test_offline_environment_puts_prefect_home_in_the_run_folder(tmp_path):
     assert applied == environ
 
 
+def test_progress_bars_are_for_a_person_at_a_terminal(tmp_path):
+    logged: dict[str, str] = {}
+    offline_prefect_environment(tmp_path / "run", logged, at_terminal=False)
+    assert logged["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"  # `make run > log`, a worker
+    watched: dict[str, str] = {}
+    offline_prefect_environment(tmp_path / "run", watched, at_terminal=True)
+    assert "HF_HUB_DISABLE_PROGRESS_BARS" not in watched
+
+
 def test_offline_environment_keeps_what_the_user_set(tmp_path):
     environ = {"PREFECT_HOME": "/srv/prefect", "PREFECT_API_URL": "http://prefect:4200/api",
                "DO_NOT_TRACK": "0"}
