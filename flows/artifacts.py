@@ -143,15 +143,14 @@ def night_summary_markdown(night: NightSummary, ui_url: str | None = None) -> st
         else:
             lines.append(f"Run `{summary.run_id}`, model `{summary.model_version}`.")
     lines += ["", "## Graph", "", f"- {night.graph}", "", "## Unmapped spellings", ""]
-    # A slot for the run summary's unmapped coronary spellings, once it lists them.
-    unmapped = getattr(summary, "unmapped_spellings", None)
-    if isinstance(unmapped, list | tuple) and unmapped:
-        lines += ["| type | text | mentions |", "|---|---|---|"]
-        lines += ["| " + " | ".join(str(_field(u, k)) for k in ("type", "text", "count")) + " |"
-                  for u in unmapped[:20]]
-        lines.append("Add each to ingest/data/coronary-synonyms.tsv.")
+    if summary is not None and summary.unmapped:
+        lines += [f"{summary.unmapped} spelling(s) not in the coronary synonym table: their "
+                  "records have no artery or segments until each is added to "
+                  "ingest/data/coronary-synonyms.tsv.", "", "| type | text | mentions |",
+                  "|---|---|---|"]
+        lines += [f"| {kind} | {text} | {n} |" for kind, text, n in summary.unmapped_spellings]
     else:
-        lines.append("- none reported")
+        lines.append("- none")
     lines += ["", "## Annotation queue", ""]
     if night.queue:
         lines += [f"- {key}: {value}" for key, value in night.queue.items()]
@@ -161,10 +160,6 @@ def night_summary_markdown(night: NightSummary, ui_url: str | None = None) -> st
         lines += ["", "## Runs of this night", ""]
         lines += [f"- {link.title or link.name}: {link.markdown(ui_url)}" for link in night.links]
     return "\n".join(lines) + "\n"
-
-
-def _field(item: object, name: str) -> object:
-    return item.get(name, "") if isinstance(item, Mapping) else getattr(item, name, "")
 
 
 def publish_night_summary(night: NightSummary) -> None:

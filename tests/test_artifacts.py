@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,32 @@ def test_a_run_publishes_summary_evaluation_and_curve_as_keyed_artifacts(tmp_pat
     assert "scores on the test split" in by_key["angiokg-evaluation"].data
     assert "> **Small test split: 1 report(s)**" in by_key["angiokg-evaluation"].data
     assert "data:image/png;base64," in by_key["angiokg-training-curve"].data
+
+
+def test_the_night_summary_says_what_the_night_did_and_what_to_do():
+    summary = RunSummary("run-1", "m-1", "archive", inputs=9, extracted=2, skipped=7,
+                         published=True, unmapped=1,
+                         unmapped_spellings=(("BodyPart", "大隐静脉桥", 3),))
+    night = artifacts.NightSummary(
+        night="nightly-2026-12-01", problems=("training did not run: no worker is online",),
+        retrained=True, retrain_reason="retrain policy is 'always'",
+        trained_where="not trained: no worker is online in work pool angiokg-gpu",
+        model_dir="/data/runs/prod/models/m", model_version="m-1", model_profile="default",
+        model_trained_at="2026-11-30T18:00:00+00:00", scores="test scores: NER F1 97.00",
+        corpus=(300, 299, 1), splits={"train": 239, "dev": 30, "test": 30}, extraction=summary,
+        graph="neo4j:bolt://neo4j:7687/neo4j: loaded 1 new run(s)",
+        links=(artifacts.RunLink("id-1", "extract-2026-12-01", "extraction (run summary)"),),
+        queue={"reports to annotate": 20})
+    text = artifacts.night_summary_markdown(night, "http://ui:4200")
+    assert text.startswith("# nightly-2026-12-01: **Failed**")
+    assert "> training did not run: no worker is online" in text
+    assert "| 9 | 9 | 2 | 7 | 0 | 0 |" in text and "Run `run-1`, model `m-1`." in text
+    assert "| BodyPart | 大隐静脉桥 | 3 |" in text and "coronary-synonyms.tsv" in text
+    assert "- reports to annotate: 20" in text
+    assert "[extract-2026-12-01](http://ui:4200/runs/flow-run/id-1)" in text
+    quiet = artifacts.night_summary_markdown(
+        replace(night, problems=(), extraction=replace(summary, extracted=0, skipped=9,
+                                                       published=False, unmapped=0,
+                                                       unmapped_spellings=()), queue=None))
+    assert ": completed" in quiet and "**Nothing new**" in quiet
+    assert "extract-2026-12-01 (`id-1`)" in quiet  # no UI address: name and id
