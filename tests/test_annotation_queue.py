@@ -43,7 +43,7 @@ def test_the_nightly_flow_queues_the_nights_new_reports_and_publishes_the_path(t
     params = NightlyParams(annotated=annotated, archive=archive, out=tmp_path / "run",
                            profile="tiny", shard_size=3, graph="ladybug", graph_retries=0,
                            queue_size=3)
-    state = nightly_flow(params, return_state=True)
+    state = nightly_flow(**params.arguments(), return_state=True)
     assert state.is_completed()
     result = state.result()
     queue = result.queue
@@ -75,7 +75,7 @@ def test_the_nightly_flow_queues_the_nights_new_reports_and_publishes_the_path(t
     assert (again.folder, again.reports, again.candidates) == (queue.folder, 3, 8)
     assert (queue.folder / QUEUE_CSV).stat().st_mtime_ns == stamp
 
-    second = nightly_flow(params, return_state=True)  # nothing new: no queue
+    second = nightly_flow(**params.arguments(), return_state=True)  # nothing new: no queue
     assert second.result().queue.folder is None
     artifact, table = _queue_artifact(second.state_details.flow_run_id)
     assert "no new report" in table[0]["report_id"]

@@ -191,6 +191,7 @@ def test_with_a_gpu_worker_training_runs_on_the_gpu_pool_and_the_night_reports_i
            "angiokg-gpu" in summary, summary
     assert "| 7 | 7 | 7 | 0 | 0 | 0 |" in summary  # reports in, processed, extracted now, ...
     assert "loaded 1 new run(s)" in summary
+    assert "- queued: 7 of tonight's 7 new reports" in summary and "open in brat" in summary
     assert f"/runs/flow-run/{train.id}" in summary  # a link to the evaluation and curve
     train_artifacts = _artifacts(train.id)
     assert {"angiokg-evaluation", "angiokg-training-curve"} <= set(train_artifacts)
