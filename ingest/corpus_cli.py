@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from ingest.brat_writer import write_document
 from ingest.corpus import discover, iter_corpus
 from ingest.generator import generate_corpus
+from ingest.inline_markup import MarkupError, parse_markup_file
 from ingest.schema import SchemaError, load_schema
 from ingest.split import SIDES, split_counts, write_split_file
 from ingest.stats import corpus_stats, format_stats
@@ -44,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     split.add_argument("--ratios", type=int, nargs=3, default=(8, 1, 1),
                        metavar=("TRAIN", "DEV", "TEST"))
     split.set_defaults(handler=run_split)
+
+    markup = subparsers.add_parser(
+        "markup", help="brat files from reports annotated with inline markup",
+        description="Reports written with {TEXT|B1>L1} marks (ingest/inline_markup.py) become "
+        "NAME.txt + NAME.ann with the offsets computed, never counted by hand.")
+    markup.add_argument("sources", metavar="FILE", type=Path, nargs="+")
+    markup.add_argument("--out", type=Path, required=True, help="folder to write brat pairs into")
+    markup.add_argument("--schema", metavar="annotation.conf", type=Path, default=None)
+    markup.set_defaults(handler=run_markup)
 
 
 def _need_folder(path: Path) -> bool:
@@ -106,4 +117,17 @@ def run_split(args: argparse.Namespace) -> int:
     counts = split_counts(write_split_file(report_ids, args.out, args.seed, args.ratios))
     print(" ".join(f"{side}={counts[side]}" for side in SIDES)
           + f" (seed {args.seed}, split file {args.out})")
+    return 0
+
+
+def run_markup(args: argparse.Namespace) -> int:
+    try:
+        schema = load_schema(args.schema)
+        documents = [d for source in args.sources for d in parse_markup_file(source, schema)]
+    except (OSError, SchemaError, MarkupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for document in documents:
+        write_document(document, args.out)
+    print(f"{len(documents)} reports written to {args.out}")
     return 0
