@@ -7,15 +7,25 @@ never need re-aligning. The vocabulary is a WordPiece one made by the `tokenizer
 `transformers.BertTokenizerFast.from_pretrained(dir)` loads it; we then make sure every single
 character of the corpus is an entry, so character look-up rarely needs [UNK].
 
-A character is looked up as itself, then lower-cased (BERT-Chinese is uncased), else [UNK].
-Whitespace (a space inside a sentence, a tab) maps to [unused1] when the vocabulary has it (ours
-and bert-base-chinese's do) so the model can tell a gap from an unknown character; else [UNK].
+CHARACTER NORMALIZATION THE MODEL SEES, OFFSETS IT DOES NOT: before the look-up each character
+is folded (`model_char`): its NFKC form (full-width ＬＡＤ, ７０％, ～, ，：；
+become LAD, 70%, ~, ,:; and ① becomes 1), a few dashes NFKC leaves alone (〜 — – −), then
+lower case (BERT-Chinese is uncased). A character whose NFKC form is several characters
+(㎜, ⑴) keeps one token, the first, so token i+1 is still character i and every offset stays
+an offset into the original text. The vocabulary is built from folded text; a character is
+looked up folded, then as written, else [UNK] (`unknown_characters` counts those: a
+vocabulary drift signal in each run's summary). Whitespace (a space inside a sentence, a tab,
+an ideographic space) maps to [unused1] when the vocabulary has it (ours and
+bert-base-chinese's do) so the model can tell a gap from an unknown character; else [UNK].
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -25,6 +35,22 @@ from ingest.atomic import write_text_atomic
 PAD, SPACE, UNK, CLS, SEP, MASK = "[PAD]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, SPACE, UNK, CLS, SEP, MASK)
 VOCAB_FILE = "vocab.txt"
+# Range dashes that NFKC keeps distinct from "-" and "~" but reports use for the same thing.
+_EXTRA_FOLDS = {"〜": "~", "—": "-", "–": "-", "−": "-", "―": "-"}
+
+
+@lru_cache(maxsize=65536)
+def model_char(ch: str) -> str:
+    """The one character the model reads for `ch` (NFKC, a few dashes, lower case)."""
+    folded = unicodedata.normalize("NFKC", ch)[:1] or ch
+    folded = _EXTRA_FOLDS.get(folded, folded)
+    lower = folded.lower()
+    return lower if len(lower) == 1 else folded
+
+
+def model_text(text: str) -> str:
+    """`text` as the model reads it: one folded character per character, same length."""
+    return "".join(model_char(ch) for ch in text)
 
 
 class TokenizerError(ValueError):
@@ -92,10 +118,15 @@ class CharTokenizer:
         index = self._index  # type: ignore[attr-defined]
         if ch.isspace():
             return index.get(SPACE, index[UNK])
-        found = index.get(ch)
+        found = index.get(model_char(ch))
         if found is None:
-            found = index.get(ch.lower(), index[UNK])
+            found = index.get(ch, index[UNK])
         return found
+
+    def unknown_characters(self, texts: Iterable[str]) -> Counter[str]:
+        """How often each character of `texts` (as written) is read as [UNK]."""
+        unk = self.unk_id
+        return Counter(ch for text in texts for ch in text if self.char_id(ch) == unk)
 
     def encode(self, text: str) -> list[int]:
         """`[CLS] c_0 … c_{n-1} [SEP]`: exactly len(text) + 2 ids."""
@@ -135,7 +166,7 @@ def build_vocabulary(
     """A WordPiece vocabulary (special tokens first) that holds every character of `texts`."""
     from tokenizers import BertWordPieceTokenizer
 
-    texts = list(texts)
+    texts = [model_text(t) for t in texts]
     trainer_tok = BertWordPieceTokenizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=True
     )

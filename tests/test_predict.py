@@ -8,7 +8,7 @@ from extraction.bert_factory import BertSize, new_bert
 from extraction.model import FocusedAttentionModel
 from extraction.predict import Extractor
 from extraction.str_encoder import StrEncoder
-from extraction.tokenizer import SPECIAL_TOKENS, CharTokenizer
+from extraction.tokenizer import SPECIAL_TOKENS, CharTokenizer, model_text
 from ingest.bieos import tag_set
 from ingest.document import Document
 from ingest.schema import load_schema
@@ -114,3 +114,26 @@ def test_windows_batches_and_pair_chunks_predict_what_one_sentence_at_a_time_doe
         for a, b in zip((*one.entities, *one.relations), (*many.entities, *many.relations),
                         strict=True):
             assert abs(a.confidence - b.confidence) < 1e-5
+
+
+def test_full_width_text_gets_the_predictions_of_its_half_width_form_at_its_own_offsets():
+    schema = load_schema()
+    half, full = "LAD近段狭窄70%~80%,右冠未见狭窄", "ＬＡＤ近段狭窄７０％～８０％，右冠未见狭窄"
+    tokenizer = CharTokenizer((*SPECIAL_TOKENS, *sorted(set(model_text(half)))))
+    size = BertSize(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=64)
+    torch.manual_seed(3)  # random weights: any predictions, as long as both forms get the same
+    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 1),
+                                  tag_set(schema.entity_types), schema.relation_labels,
+                                  dropout=0.0)
+    with torch.no_grad():
+        model.ner_head.emit.bias.add_(torch.linspace(-1, 1, len(model.tags)))
+    extractor = Extractor(model, tokenizer, schema, device="cpu")
+    a, b = extractor.extract([Document("h", half, annotated=False),
+                              Document("f", full, annotated=False)])
+    assert a.entities, "the random model should tag something"
+    assert [(e.type, e.start, e.end, e.confidence) for e in a.entities] == [
+        (e.type, e.start, e.end, e.confidence) for e in b.entities]
+    assert all(e.text == full[e.start:e.end] for e in b.entities)
+    assert [(r.type, r.arg1, r.arg2) for r in a.relations] == [
+        (r.type, r.arg1, r.arg2) for r in b.relations]

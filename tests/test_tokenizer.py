@@ -1,6 +1,12 @@
 from transformers import BertTokenizerFast
 
-from extraction.tokenizer import CharTokenizer, TokenizerError, build_tokenizer
+from extraction.tokenizer import (
+    SPECIAL_TOKENS,
+    CharTokenizer,
+    TokenizerError,
+    build_tokenizer,
+    model_text,
+)
 
 REPORTS = ["左主干未见明显狭窄。前降支近段狭窄70%，LAD 70%-80%。", "右冠中段狭窄90%以上；"]
 
@@ -54,3 +60,31 @@ def test_missing_vocab_says_what_to_do(tmp_path):
         assert "tokenizer build" in str(exc)
     else:
         raise AssertionError("expected TokenizerError")
+
+
+def test_full_width_and_half_width_forms_read_as_the_same_ids(tmp_path):
+    tok = build_tokenizer(REPORTS, tmp_path, vocab_size=200)
+    full, half = "ＬＡＤ近段狭窄７０％～８０％，右冠；", "LAD近段狭窄70%~80%,右冠;"
+    assert tok.encode(full) == tok.encode(half)
+    assert tok.encode("70%〜80%") == tok.encode("70%~80%")
+    assert tok.encode("近段　狭窄") == tok.encode("近段 狭窄")
+
+
+def test_folding_keeps_one_token_per_original_character():
+    text = "狭窄⑴长20㎜，½"
+    assert len(model_text(text)) == len(text)
+    assert model_text("ＬＡＤ７０％①") == "lad70%1"
+    tok = CharTokenizer((*SPECIAL_TOKENS, *sorted(set(model_text(text)))))
+    assert len(tok.encode(text)) == len(text) + 2
+
+
+def test_the_vocabulary_is_built_from_folded_text(tmp_path):
+    tok = build_tokenizer(["ＬＡＤ狭窄７０％", "RCA 50%"], tmp_path, vocab_size=100)
+    assert "％" not in tok.vocab and "Ｌ" not in tok.vocab and "%" in tok.vocab
+    assert tok.char_id("％") == tok.char_id("%") != tok.unk_id
+
+
+def test_unknown_characters_are_counted_as_written(tmp_path):
+    tok = build_tokenizer(REPORTS, tmp_path, vocab_size=200)
+    assert tok.unknown_characters(["鬱狭窄鬱", "ＬＡＤ 鑫"]) == {"鬱": 2, "鑫": 1}
+    assert not tok.unknown_characters(["ＬＡＤ７０％，"])
