@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -182,6 +183,10 @@ class Extractor:
         """Each document with predicted entities and relations, in input order."""
         for window in sentence_windows(documents, self.max_chars, batch_size):
             yield from self._finish(window, batch_size)
+
+    def unknown_characters(self, texts: Iterable[str]) -> Counter[str]:
+        """Characters of `texts` the vocabulary reads as [UNK], with their counts."""
+        return self.tokenizer.unknown_characters(texts)
 
     def predict_relations_gold(self, document: Document) -> Document:
         """The document's gold entities with relations predicted between them (RC evaluation)."""

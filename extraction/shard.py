@@ -9,6 +9,7 @@ shard goes on; a batch that fails is retried report by report to find the culpri
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +32,10 @@ class DocumentExtractor(Protocol):
     def extract(self, documents: Iterable[Document], batch_size: int = DEFAULT_BATCH_SIZE
                 ) -> Iterator[Document]: ...
 
+    def unknown_characters(self, texts: Iterable[str]) -> Counter[str]:
+        """How often each character of `texts` is read as [UNK] by the model's vocabulary."""
+        ...
+
 
 @dataclass(frozen=True)
 class ExtractedShard:
@@ -40,6 +45,8 @@ class ExtractedShard:
     outcomes: tuple[ReportOutcome, ...]
     documents: tuple[Document, ...]
     warnings: tuple[str, ...] = ()
+    # (character, count) the vocabulary reads as [UNK] in the extracted reports, most first
+    unknown_characters: tuple[tuple[str, int], ...] = ()
 
 
 def _offset_problem(document: Document) -> str | None:
@@ -111,4 +118,5 @@ def extract_reports(reports: Sequence[ArchiveReport], extractor: DocumentExtract
         if report.warning:
             warnings.append(report.warning)
         outcomes.append(outcome)
-    return ExtractedShard(tuple(outcomes), tuple(documents), tuple(warnings))
+    unknown = extractor.unknown_characters(d.text for d in inputs).most_common()
+    return ExtractedShard(tuple(outcomes), tuple(documents), tuple(warnings), tuple(unknown))

@@ -80,6 +80,9 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
             f"({summary.extracted} extracted now, {summary.skipped} already done), "
             f"{summary.quarantined} quarantined, {summary.failed} failed")
         lines.append(f"  {unmapped_summary(summary)}")
+        if summary.unknown:  # a vocabulary drift signal
+            shown = ", ".join(f"{ch!r} x{n}" for ch, n in summary.unknown_characters[:10])
+            lines.append(f"  vocabulary  {summary.unknown} characters read as [UNK]: {shown}")
     if result.model is None:
         lines.append(f"  model       none ({result.training.where})")
     else:

@@ -20,11 +20,14 @@ from ingest.records import unmapped_spellings
 # Keep summaries small on a bad archive; the `reports` dataset holds every reason.
 MAX_PROBLEMS = 50
 MAX_UNMAPPED_LISTED = 50
+MAX_UNKNOWN_LISTED = 20  # characters read as [UNK] that a summary lists, most frequent first
 SYNONYM_TABLE = "ingest/data/coronary-synonyms.tsv"
 
 # (entity type, text, mentions): a BodyPart or Location spelling the coronary synonym table
 # lacks; its records have no artery or segments until someone adds it to the table.
 Unmapped = tuple[str, str, int]
+# (character as written, occurrences): a character the model's vocabulary reads as [UNK].
+Unknown = tuple[str, int]
 
 
 def _counted(spellings: Iterable[Unmapped]) -> Counter[tuple[str, str]]:
@@ -52,6 +55,8 @@ class ShardResult:
     warnings: int = 0
     problems: tuple[str, ...] = ()
     unmapped_spellings: tuple[Unmapped, ...] = ()
+    # every character of the shard's reports the vocabulary reads as [UNK], most first
+    unknown_characters: tuple[Unknown, ...] = ()
 
     @classmethod
     def of(cls, index: int, key: str, shard: ExtractedShard) -> ShardResult:
@@ -69,7 +74,8 @@ class ShardResult:
                    relations=sum(len(d.relations) for d in shard.documents),
                    warnings=len(shard.warnings), problems=tuple(problems),
                    unmapped_spellings=_listed(sum(
-                       (unmapped_spellings(d) for d in shard.documents), Counter())))
+                       (unmapped_spellings(d) for d in shard.documents), Counter())),
+                   unknown_characters=shard.unknown_characters)
 
     @property
     def reports(self) -> int:
@@ -99,6 +105,10 @@ class RunSummary:
     problems: tuple[str, ...] = field(default_factory=tuple)
     unmapped: int = 0  # distinct spellings not in the coronary synonym table
     unmapped_spellings: tuple[Unmapped, ...] = ()  # the most frequent, most frequent first
+    # A vocabulary drift signal (another hospital's symbols, new typing habits): characters
+    # read as [UNK], every occurrence; the most frequent say what a rebuilt vocabulary needs.
+    unknown: int = 0
+    unknown_characters: tuple[Unknown, ...] = ()
 
     @property
     def processed(self) -> int:
@@ -118,10 +128,15 @@ class RunSummary:
         reports = sum(r.reports for r in ordered)
         shards = sum(1 for r in ordered if r.reports)
         unmapped = _counted(u for r in ordered for u in r.unmapped_spellings)
+        unknown: Counter[str] = Counter()
+        for r in ordered:
+            unknown.update(dict(r.unknown_characters))
         return cls(run_id=run_id, model_version=model_version, archive=archive,
                    run_date=run_date, inputs=skipped + reports, skipped=skipped, shards=shards,
                    published=published, problems=problems, unmapped=len(unmapped),
-                   unmapped_spellings=_listed(unmapped, MAX_UNMAPPED_LISTED), **sums)
+                   unmapped_spellings=_listed(unmapped, MAX_UNMAPPED_LISTED),
+                   unknown=unknown.total(),
+                   unknown_characters=tuple(unknown.most_common(MAX_UNKNOWN_LISTED)), **sums)
 
     def to_dict(self) -> dict[str, object]:
         values = asdict(self)
@@ -129,6 +144,8 @@ class RunSummary:
         values["processed"] = self.processed
         values["unmapped_spellings"] = [{"type": kind, "text": text, "count": n}
                                         for kind, text, n in self.unmapped_spellings]
+        values["unknown_characters"] = [{"character": ch, "count": n}
+                                        for ch, n in self.unknown_characters]
         return values
 
     @classmethod
@@ -138,6 +155,8 @@ class RunSummary:
         kept["problems"] = tuple(kept.get("problems") or ())
         kept["unmapped_spellings"] = tuple(
             (u["type"], u["text"], u["count"]) for u in kept.get("unmapped_spellings") or ())
+        kept["unknown_characters"] = tuple(
+            (u["character"], u["count"]) for u in kept.get("unknown_characters") or ())
         return cls(**kept)
 
     def format(self) -> str:
@@ -146,6 +165,7 @@ class RunSummary:
                 f"done), {self.quarantined} quarantined, {self.failed} failed; "
                 f"{self.entities} entities, {self.relations} relations in {self.shards} shards")
         head += unmapped_line(self.unmapped, self.unmapped_spellings)
+        head += unknown_line(self.unknown, self.unknown_characters)
         return head if self.published else head + "; nothing new, no run published"
 
 
@@ -157,3 +177,12 @@ def unmapped_line(distinct: int, listed: Iterable[Unmapped]) -> str:
     more = f" and {distinct - 10} more" if distinct > 10 else ""
     return (f"; {distinct} unmapped spellings, records without artery/segments until they "
             f"are added to {SYNONYM_TABLE}: {shown}{more}")
+
+
+def unknown_line(occurrences: int, listed: Iterable[Unknown]) -> str:
+    """What an operator reads about characters the vocabulary lacks (empty when none)."""
+    if not occurrences:
+        return ""
+    shown = ", ".join(f"{ch!r} x{n}" for ch, n in list(listed)[:10])
+    return (f"; {occurrences} characters read as [UNK] by the model's vocabulary (a sign of "
+            f"text unlike its training reports; rebuild the vocabulary if it grows): {shown}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -57,6 +58,9 @@ class FakeExtractor:
                                           confidence=0.8))
             yield Document(document.doc_id, document.text, tuple(entities), tuple(relations),
                            annotated=False, source=document.source)
+
+    def unknown_characters(self, texts: Iterable[str]) -> Counter[str]:
+        return Counter()  # a regex has no vocabulary: it knows every character
 
 
 def train_tiny_model(model_dir: Path, reports: int = 6) -> str:

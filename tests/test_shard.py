@@ -109,3 +109,35 @@ def test_a_run_without_unmapped_spellings_says_nothing_about_them():
     summary = RunSummary.of(run_id="t", model_version="fake-1", archive="a", run_date=None,
                             skipped=0, results=[result], published=True)
     assert summary.unmapped == 0 and "unmapped" not in summary.format()
+
+
+def test_characters_unknown_to_the_vocabulary_are_counted_per_run():
+    from extraction.tokenizer import SPECIAL_TOKENS, CharTokenizer, model_text
+
+    tokenizer = CharTokenizer((*SPECIAL_TOKENS, *sorted(set(model_text("前降支近段狭窄70%。")))))
+
+    class ExtractorWithVocabulary(FakeExtractor):
+        def unknown_characters(self, texts):
+            return tokenizer.unknown_characters(texts)
+
+    shards = [[_report(0, "前降支近段狭窄７０％。"), _report(1, "前降支钝缘支狭窄。")],
+              [_report(2, None, "bad bytes"), _report(3, "钝缘支狭窄鬱")]]
+    results = [ShardResult.of(i, f"k{i}", extract_reports(reports, ExtractorWithVocabulary()))
+               for i, reports in enumerate(shards)]
+    summary = RunSummary.of(run_id="t", model_version="fake-1", archive="a", run_date=None,
+                            skipped=0, results=results, published=True)
+    assert results[0].unknown_characters == (("钝", 1), ("缘", 1))  # ７０％ folds to 70%
+    assert summary.unknown == 5
+    assert summary.unknown_characters == (("钝", 2), ("缘", 2), ("鬱", 1))
+    d = summary.to_dict()
+    assert d["unknown_characters"] == [{"character": "钝", "count": 2},
+                                       {"character": "缘", "count": 2},
+                                       {"character": "鬱", "count": 1}]
+    assert RunSummary.from_dict(d) == summary  # the run's JSON reads back
+    assert "5 characters read as [UNK]" in summary.format()
+    assert "'鬱' x1" in summary.format()
+    plain = ShardResult.of(0, "k", extract_reports(shards[0], FakeExtractor()))
+    assert plain.unknown_characters == ()
+    assert "[UNK]" not in RunSummary.of(run_id="t", model_version="fake-1", archive="a",
+                                        run_date=None, skipped=0, results=[plain],
+                                        published=True).format()
