@@ -13,6 +13,11 @@
   moves a finding to another segment). Per-field accuracy is measured on aligned pairs: a gold
   and a predicted record about the same Degree span and the same BodyPart span (within one such
   pair of mentions, those with equal segments first, then in text order).
+- Type-only baseline (`type_only_baseline`): with gold entities, relate EVERY pair of one
+  sentence that the schema allows, with the relation most frequent for that type pair in the
+  gold. It knows the schema and nothing about the sentence; RC with gold entities is worth
+  what it gains over this (issue 15: a model that relates every allowed pair has learned the
+  schema, not which vessel a lesion belongs to).
 
 The metric functions are pure: documents in, counts and scores out. Offsets are the documents'
 own character offsets, so gold and predicted documents of one report compare directly.
@@ -24,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ingest.document import Document
+from ingest.document import Document, Relation
 from ingest.examples import DEFAULT_MAX_CHARS, candidate_pairs, document_examples
 from ingest.records import KeyValueRecord, records_from_document
 from ingest.schema import NO_RELATION, Schema
@@ -243,6 +248,41 @@ def score_records(gold: Iterable[Document], predicted: Iterable[Document], schem
     return RecordScores(overall, len(pairs), accuracy)
 
 
+def type_only_relations(gold: Sequence[Document], schema: Schema,
+                        max_chars: int = DEFAULT_MAX_CHARS) -> list[Document]:
+    """Each gold document with its relations replaced by the type-only baseline's guesses."""
+    frequency: Counter[tuple[str, str, str]] = Counter()
+    for document in gold:
+        by_id = document.entities_by_id()
+        for r in document.relations:
+            if r.arg1 in by_id and r.arg2 in by_id:
+                frequency[(r.type, by_id[r.arg1].type, by_id[r.arg2].type)] += 1
+
+    def guess(first: str, second: str) -> tuple[str, bool]:
+        options = schema.relations_between(first, second)  # in schema order: ties go first
+        return max(options, key=lambda o: frequency[
+            (o[0], first, second) if o[1] else (o[0], second, first)])
+
+    result = []
+    for document in gold:
+        relations: list[Relation] = []
+        for example in document_examples(document, schema, max_chars):
+            for i, j in candidate_pairs(example.mentions, schema):
+                a, b = example.mentions[i], example.mentions[j]
+                name, a_is_arg1 = guess(a.type, b.type)
+                arg1, arg2 = (a, b) if a_is_arg1 else (b, a)
+                relations.append(Relation(f"R{len(relations) + 1}", name, arg1.entity_id,
+                                          arg2.entity_id))
+        result.append(replace(document, relations=tuple(relations), others=()))
+    return result
+
+
+def type_only_baseline(gold: Sequence[Document], schema: Schema,
+                       max_chars: int = DEFAULT_MAX_CHARS) -> Scores:
+    """RC scores (gold entities) of relating every schema-allowed pair by its types alone."""
+    return score_rc(gold, type_only_relations(gold, schema, max_chars), schema)
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
     """The paper's scores of one model on one split. A new score is a field with a default;
@@ -255,13 +295,19 @@ class EvaluationReport:
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     documents: int = 0
     records: RecordScores = field(default_factory=lambda: RecordScores(Prf(), 0, ()))
+    # the baseline RC with gold entities is held against (type_only_baseline)
+    rc_type_only: Scores | None = None
 
     TASKS = ("ner", "rc_gold", "rc_predicted")  # the paper's; records are scored apart
 
     def to_dict(self) -> dict[str, object]:
-        return {"documents": self.documents, "ner": self.ner.to_dict(),
-                "rc_gold": self.rc_gold.to_dict(), "rc_predicted": self.rc_predicted.to_dict(),
-                "records": self.records.to_dict(), "rc_confusion": self.confusion}
+        result: dict[str, object] = {
+            "documents": self.documents, "ner": self.ner.to_dict(),
+            "rc_gold": self.rc_gold.to_dict(), "rc_predicted": self.rc_predicted.to_dict(),
+            "records": self.records.to_dict(), "rc_confusion": self.confusion}
+        if self.rc_type_only is not None:
+            result["rc_type_only"] = self.rc_type_only.to_dict()
+        return result
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> EvaluationReport:
@@ -272,10 +318,12 @@ class EvaluationReport:
         confusion = values.get("rc_confusion") or {}
         documents = values.get("documents") or 0
         records = values.get("records")
+        type_only = values.get("rc_type_only")
         return cls(scores("ner"), scores("rc_gold"), scores("rc_predicted"),
                    dict(confusion) if isinstance(confusion, Mapping) else {},
                    int(documents) if isinstance(documents, int | float | str) else 0,
-                   RecordScores.from_dict(records if isinstance(records, Mapping) else None))
+                   RecordScores.from_dict(records if isinstance(records, Mapping) else None),
+                   scores("rc_type_only") if isinstance(type_only, Mapping) else None)
 
     def task(self, name: str) -> Scores:
         return getattr(self, name)
@@ -299,6 +347,7 @@ def evaluate_documents(
         confusion=rc_confusion(gold, predicted_on_gold, schema, max_chars),
         documents=len(gold),
         records=score_records(gold, predicted, schema),
+        rc_type_only=type_only_baseline(gold, schema, max_chars),
     )
 
 
@@ -338,6 +387,9 @@ def format_report(report: EvaluationReport) -> str:
         format_scores("NER (exact type, start, end)", report.ner),
         format_scores("RC with gold entities", report.rc_gold),
         format_scores("RC with predicted entities", report.rc_predicted),
+        *([format_scores("RC type-only baseline (gold entities, every schema-allowed pair "
+                         "related by its types)", report.rc_type_only)]
+          if report.rc_type_only is not None else []),
         format_records(report.records),
         format_confusion(report.confusion),
     ])

@@ -139,3 +139,47 @@ def test_record_scores_match_on_the_analysts_key_and_align_pairs_by_mentions():
     assert "Records (matched on report_id, artery, segments" in format_report(result)
     # and the records' scores read back from the JSON with the rest
     assert EvaluationReport.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def _doc(doc_id, text, marks, relations):
+    """marks: (type, surface) in text order; relations: (type, arg1 number, arg2 number)."""
+    entities, at = [], 0
+    for i, (kind, surface) in enumerate(marks, start=1):
+        start = text.index(surface, at)
+        at = start + len(surface)
+        entities.append(Entity(f"T{i}", kind, (Span(start, at),), surface))
+    return Document(doc_id, text, tuple(entities), tuple(
+        Relation(f"R{k}", kind, f"T{a}", f"T{b}") for k, (kind, a, b) in enumerate(relations, 1)))
+
+
+def test_type_only_baseline_relates_every_allowed_pair_and_pays_for_it_in_precision():
+    from extraction.evaluate import type_only_baseline
+
+    gold = _doc("d", "前降支狭窄，回旋支未见狭窄。无", [
+        ("BodyPart", "前降支"), ("Degree", "狭窄"), ("BodyPart", "回旋支"), ("Negation", "未见"),
+        ("Degree", "狭窄"), ("Negation", "无")],
+        [("Modifier", 2, 1), ("Modifier", 5, 3), ("Negative", 5, 4)])
+    scores = type_only_baseline([gold], SCHEMA)
+    # six allowed pairs in the first sentence; the lone 无 of the second has none
+    assert (scores.overall.tp, scores.overall.fp, scores.overall.fn) == (3, 3, 0)
+    assert dict(scores.per_type)["Negative"] == Prf(1, 1, 0)
+    report = evaluate_documents([gold], [gold], [gold], SCHEMA)
+    assert report.rc_gold.f1 == 1.0 and report.rc_type_only.f1 == scores.f1
+    assert report.to_dict()["rc_type_only"]["fp"] == 3
+    assert "RC type-only baseline" in format_report(report)
+    assert EvaluationReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+
+
+def test_type_only_baseline_picks_the_most_frequent_relation_of_a_type_pair():
+    from extraction.evaluate import type_only_baseline
+    from ingest.schema import parse_schema
+
+    schema = parse_schema("[entities]\nDegree\nBodyPart\n[relations]\n"
+                          "Near Arg1:Degree, Arg2:BodyPart\nModifier Arg1:Degree, Arg2:BodyPart\n")
+    marks = [("BodyPart", "前降支"), ("Degree", "狭窄")]
+    gold = [_doc("a", "前降支狭窄", marks, [("Modifier", 2, 1)]),
+            _doc("b", "前降支狭窄", marks, [("Modifier", 2, 1)]),
+            _doc("c", "前降支狭窄", marks, [("Near", 2, 1)])]
+    scores = type_only_baseline(gold, schema)
+    assert dict(scores.per_type)["Modifier"] == Prf(2, 1, 0)
+    assert dict(scores.per_type)["Near"] == Prf(0, 0, 1)
