@@ -4,10 +4,13 @@
    the training log) and split it by report id (8:1:1, seeded).
 2. Encoder: the `--bert` checkpoint, or a WordPiece vocabulary built from the training text and
    a small BERT pre-trained by MLM on that text (plus an unlabelled archive when given).
-3. Sentence examples: BIEOS tags and candidate pairs; NoRelation pairs of the train split kept
+3. Sentence examples of the train split and of its augmented copies (`extraction.augment`:
+   other spellings, separators and spacing, same annotation): BIEOS tags and candidate pairs;
+   NoRelation pairs of the train split kept
    at `no_relation_keep_rate` (the paper's 0.15 of all pairs; 1.0 by default, see
    train_config); dev and test keep every pair.
-4. Fine-tune the focused attention model: AdamW, warm-up then linear decay, gradient clipping;
+4. Fine-tune the focused attention model: AdamW, warm-up then linear decay, gradient clipping,
+   a share of input characters read as [UNK] (`unk_rate`);
    after each epoch score dev as the paper does and keep the best epoch (early stopping).
 5. Calibrate: a temperature per head fitted on dev (extraction/calibration.py), so that a
    confidence is a probability of being right; decisions are unchanged.
@@ -30,7 +33,14 @@ import torch
 from tqdm import tqdm
 from transformers import BertModel, get_linear_schedule_with_warmup
 
-from extraction.batching import EncodedSentence, collate, encode_example, length_batches
+from extraction.augment import augment_corpus
+from extraction.batching import (
+    Batch,
+    EncodedSentence,
+    collate,
+    encode_example,
+    length_batches,
+)
 from extraction.bert_factory import load_bert, new_bert, pick_device
 from extraction.calibration import fit_temperatures
 from extraction.evaluate import EvaluationReport, evaluate_extractor
@@ -141,12 +151,17 @@ def read_corpus(corpus_dir: str | Path, schema: Schema) -> list[Document]:
     return read_training_corpus(corpus_dir, schema)[0]
 
 
-def archive_texts(archive: str | Path | None) -> list[str]:
+def archive_texts(archive: str | Path | None, limit: int | None = None) -> list[str]:
+    """Texts of the archive's readable reports, the first `limit` of them when given (a
+    hospital's archive is read for pre-training, not held whole in memory)."""
     if archive is None:
         return []
+    from itertools import islice
+
     from ingest.archive import iter_reports
 
-    return [r.text for r in iter_reports(archive) if r.text is not None]
+    texts = (r.text for r in iter_reports(archive) if r.text is not None)
+    return list(islice(texts, limit))
 
 
 def prepare_encoder(
@@ -222,6 +237,18 @@ def dev_score(report: EvaluationReport, metric: str, mode: str = "joint") -> flo
     return (report.ner.f1 + report.rc_predicted.f1) / 2
 
 
+def drop_characters(batch: Batch, unk_id: int, rate: float, generator: torch.Generator
+                    ) -> Batch:
+    """The batch with a share `rate` of its characters read as [UNK] ([CLS], [SEP] and padding
+    untouched): dropout on the input, so unknown characters are read from their context."""
+    if rate <= 0.0:
+        return batch
+    chars = torch.zeros(batch.input_ids.shape, dtype=torch.bool)
+    chars[:, 1 : 1 + batch.char_mask.shape[1]] = batch.char_mask
+    drop = (torch.rand(batch.input_ids.shape, generator=generator) < rate) & chars
+    return replace(batch, input_ids=torch.where(drop, unk_id, batch.input_ids))
+
+
 def fit(
     model: FocusedAttentionModel,
     tokenizer: CharTokenizer,
@@ -237,6 +264,7 @@ def fit(
     model.to(device)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     lengths = [s.num_chars for s in train]
     steps_per_epoch = len(length_batches(lengths, config.batch_size))
     total = max(1, steps_per_epoch * config.epochs)
@@ -254,7 +282,8 @@ def fit(
         batches = length_batches(lengths, config.batch_size, rng)
         bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", disable=quiet, unit="batch")
         for indexes in bar:
-            batch = collate([train[i] for i in indexes], tokenizer.pad_id).to(device)
+            batch = collate([train[i] for i in indexes], tokenizer.pad_id)
+            batch = drop_characters(batch, tokenizer.unk_id, config.unk_rate, generator).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 losses = model.losses(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -331,7 +360,8 @@ def train_documents(
     encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,
                          rc_strategy=config.rc_strategy)
     model = FocusedAttentionModel(encoder, tags, labels, config.mode, config.dropout)
-    train_examples = examples_of(sides["train"], schema, config.max_chars)
+    augmented = augment_corpus(sides["train"], config.augment)
+    train_examples = examples_of([*sides["train"], *augmented], schema, config.max_chars)
     if config.rc_train_pairs == "allowed":
         train_examples = allowed_candidates_only(train_examples, schema)
     train_examples = downsample_no_relation(train_examples, config.no_relation_keep_rate,
@@ -348,6 +378,7 @@ def train_documents(
     history = fit(model, tokenizer, schema, encoded, sides["dev"], config, log_path, device)
     timings["finetune_seconds"] = time.monotonic() - fit_began
     metrics: dict = {"split": {k: len(v) for k, v in sides.items()},
+                     "augmented_reports": len(augmented),
                      "train_sentences": len(encoded),
                      "train_pairs": sum(len(s.pairs) for s in encoded),
                      "best_epoch": history[-1]["best_epoch"], "device": str(device)}
@@ -385,5 +416,7 @@ def train(
     schema = schema or load_schema()
     documents, account = (training_documents(load) if load is not None
                           else read_training_corpus(corpus_dir, schema))
-    return train_documents(documents, schema, out_dir, config, bert_dir, archive_texts(archive),
+    # A checkpoint is already pre-trained: the archive would only be read for nothing.
+    extra = archive_texts(archive, config.pretrain_archive_reports) if bert_dir is None else []
+    return train_documents(documents, schema, out_dir, config, bert_dir, extra,
                            corpus=account, split=split)

@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from extraction.augment import AugmentConfig
 from extraction.bert_factory import BertSize
 from extraction.choices import MODES, RC_MASKS, RC_STRATEGIES, Mode, RcMask, RcStrategy
 from extraction.pretrain import PretrainConfig
@@ -46,6 +47,9 @@ class TrainConfig:
     pretrain_batch_size: int = 64
     pretrain_learning_rate: float = 5e-4
     pretrain_max_seconds: float | None = None
+    # At most this many reports of an unannotated archive (`--archive`) join the annotated text
+    # in the vocabulary and the MLM pre-training (the first ones in archive order).
+    pretrain_archive_reports: int | None = 20000
     # the focused attention model
     k: int = 2
     rc_mask: RcMask = "eq14"
@@ -69,6 +73,16 @@ class TrainConfig:
     # dropping 85% of those teaches the classifier a prior that rejects too few pairs: on the
     # sample, 0.15 gave RC precision 0.75 (F1 0.86) where 1.0 gave F1 0.96. Use 0.15 with "all".
     no_relation_keep_rate: float = 1.0
+    # Augmented copies of each training report (extraction.augment): same annotation, other
+    # spellings of the same types, other separators and spacing; 0 turns it off.
+    augment_copies: int = 0
+    augment_swap_rate: float = 0.35
+    augment_punct_rate: float = 0.3
+    augment_space_rate: float = 0.05
+    # Share of input characters read as [UNK] while fine-tuning (per-character dropout): the
+    # model learns to tag a character its vocabulary lacks (a typo, another hospital's symbol)
+    # from its context; 0 turns it off.
+    unk_rate: float = 0.0
     max_train_seconds: float | None = None  # safety cap on fine-tuning wall time
     device: str | None = None  # None: CUDA when present, else CPU
     # CPU threads for torch (None: torch's default). A small model on a busy 2-core machine runs
@@ -91,6 +105,9 @@ class TrainConfig:
         if self.rc_train_pairs not in ("allowed", "all"):
             raise ValueError(f"rc_train_pairs must be 'allowed' or 'all', got "
                              f"{self.rc_train_pairs!r}")
+        if not 0.0 <= self.unk_rate < 1.0:
+            raise ValueError(f"unk_rate must be in [0, 1), got {self.unk_rate}")
+        _ = self.augment  # AugmentConfig checks the augmentation keys
         if not 0 <= self.k <= self.num_hidden_layers:
             raise ValueError(f"k must be within 0..num_hidden_layers ({self.num_hidden_layers})")
 
@@ -117,6 +134,12 @@ class TrainConfig:
             max_chars=self.max_chars,
             seed=self.seed,
         )
+
+    @property
+    def augment(self) -> AugmentConfig:
+        return AugmentConfig(copies=self.augment_copies, swap_rate=self.augment_swap_rate,
+                             punct_rate=self.augment_punct_rate,
+                             space_rate=self.augment_space_rate, seed=self.seed)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
