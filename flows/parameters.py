@@ -186,6 +186,11 @@ class TrainParams(_Params):
     out: Path = Field(description="Run folder; the model goes under models/.")
     profile: Profile = _profile_field()
     checkpoint: Path | None = _checkpoint_field()
+    archive: Path | None = Field(
+        default=None,
+        description="Unannotated reports the MLM pre-training reads as well as the annotated "
+        "text (ignored with a checkpoint).",
+    )
     schema_path: Path | None = _schema_field()
     split_seed: int = _seed_field()
     split_file: Path | None = Field(
@@ -342,9 +347,9 @@ class NightlyParams(_Params):
         """`split_file` and `corpus_sha256` from tonight's ingest: training reads the split
         ingest wrote, and the corpus is hashed (and read) once."""
         return TrainParams(annotated=self.annotated, out=self.out, profile=self.profile,
-                           checkpoint=self.checkpoint, schema_path=self.schema_path,
-                           split_seed=self.split_seed, split_file=split_file,
-                           corpus_sha256=corpus_sha256)
+                           checkpoint=self.checkpoint, archive=self.archive,
+                           schema_path=self.schema_path, split_seed=self.split_seed,
+                           split_file=split_file, corpus_sha256=corpus_sha256)
 
     def extract_params(self, model_dir: Path | None = None) -> ExtractParams:
         return ExtractParams(archive=self.archive, out=self.out, model_dir=model_dir,

@@ -1,4 +1,5 @@
-"""train_flow: (vocabulary + MLM pre-training when no checkpoint) -> fine-tune -> evaluate ->
+"""train_flow: (vocabulary + MLM pre-training on the annotated text and the unannotated archive,
+when no checkpoint) -> fine-tune -> evaluate ->
 publish the evaluation and the training curve -> record the model as the current one.
 
 `extraction.train.train` does the first three steps in one plain function (they share the
@@ -49,12 +50,13 @@ def hash_annotations(annotated: Path) -> str:
 @task(cache_policy=(INPUTS - "load") + TASK_SOURCE, persist_result=True)
 def train_model(annotated: Path, model_dir: Path, profile_name: str, checkpoint: Path | None,
                 schema_path: Path | None, split_seed: int, split_file: Path | None,
-                corpus_sha256: str, schema_sha256: str, load: CorpusLoad) -> TrainResult:
+                corpus_sha256: str, schema_sha256: str, load: CorpusLoad,
+                archive: Path | None = None) -> TrainResult:
     # corpus_sha256 and schema_sha256 are in the signature for the cache key only (the key
     # leaves out `load`: the corpus's hash already says what it holds).
     config = replace(profile(profile_name), split_seed=split_seed)
     split = read_split_file(split_file) if split_file is not None else None
-    return train(annotated, model_dir, config, bert_dir=checkpoint,
+    return train(annotated, model_dir, config, bert_dir=checkpoint, archive=archive,
                  schema=load_schema(schema_path), load=load, split=split)
 
 
@@ -97,7 +99,8 @@ def record_current_model(layout: RunLayout, result: TrainResult, corpus_sha256: 
       "evaluation on the test split; records the model as the run folder's current one.")
 @documented_by(TrainParams)
 def train_flow(annotated: Path, out: Path, profile: Profile = "default",
-               checkpoint: Path | None = None, schema_path: Path | None = None,
+               checkpoint: Path | None = None, archive: Path | None = None,
+               schema_path: Path | None = None,
                split_seed: int = 42, split_file: Path | None = None,
                corpus_sha256: str | None = None) -> CurrentModel:
     """Train (or reuse the model of the same corpus, profile, checkpoint and schema), publish
@@ -116,7 +119,7 @@ def train_flow(annotated: Path, out: Path, profile: Profile = "default",
                                        refresh_cache=not model_dir.is_dir())
     result = trainer(params.annotated, model_dir, params.profile, params.checkpoint,
                      params.schema_path, params.split_seed, params.split_file, corpus_sha256,
-                     load_schema(params.schema_path).sha256, load)
+                     load_schema(params.schema_path).sha256, load, params.archive)
     publish_evaluation(result)
     publish_training_curve(result)
     pointer = record_current_model(layout, result, corpus_sha256, params.profile)

@@ -74,6 +74,7 @@ def test_a_model_gives_the_flow_its_arguments_and_the_api_plain_json(tmp_path):
     assert params.arguments()["annotated"] == tmp_path / "annotated"
     assert params.as_json() == {"annotated": str(tmp_path / "annotated"),
                                 "out": str(tmp_path / "run"), "profile": "tiny",
-                                "checkpoint": None, "schema_path": None, "split_seed": 42,
+                                "checkpoint": None, "archive": None, "schema_path": None,
+                                "split_seed": 42,
                                 "split_file": None, "corpus_sha256": None}
     assert TrainParams.from_arguments(params.arguments()) == params

@@ -135,3 +135,17 @@ def test_no_gpu_worker_trains_on_the_cpu_worker_when_the_parameter_says_so(
     assert ": completed" in summary and "retrain: **yes**, no current model yet" in summary
     assert "on the CPU worker: no worker is online" in summary
     assert "## Runs of this night" in summary and "training (evaluation, training curve)" in summary
+
+
+def test_the_nightly_training_reads_the_archive_for_its_vocabulary_and_pretraining(tmp_path):
+    from extraction.tokenizer import CharTokenizer
+    from flows.train_flow import train_flow
+
+    annotated, archive = _inputs(tmp_path)
+    (archive / "only-here.txt").write_text("前降支近段见鑫样狭窄。\n", encoding="utf-8")
+    params = NightlyParams(annotated=annotated, archive=archive, out=tmp_path / "run",
+                           profile="tiny")
+    assert params.train_params().archive == archive
+    pointer = train_flow(**params.train_params().arguments())
+    assert not any("鑫" in p.read_text("utf-8") for p in annotated.glob("*.txt"))
+    assert "鑫" in CharTokenizer.from_dir(Path(pointer.model_dir) / "encoder").vocab
