@@ -80,11 +80,6 @@ def split_reports(text: str, path: str = "<markup>") -> Iterator[MarkedReport]:
         yield MarkedReport(report_id, tuple(comments), "\n".join(body) + "\n", path, body_at + 1)
 
 
-def _relation_name(schema: Schema, arg1_type: str, arg2_type: str) -> str | None:
-    names = [r.name for r in schema.relation_types if r.allows(arg1_type, arg2_type)]
-    return names[0] if len(names) == 1 else None
-
-
 def parse_report(report: MarkedReport, schema: Schema) -> Document:
     """The brat document a marked-up report stands for (offsets into the plain text)."""
     text_parts: list[str] = []
@@ -142,7 +137,7 @@ def parse_report(report: MarkedReport, schema: Schema) -> Document:
             raise MarkupError(f"{where(offset)}: {report.report_id}: {head}>{tail} twice")
         seen.add((head, tail))
         arg1, arg2 = by_label[head], by_label[tail]
-        name = _relation_name(schema, arg1.type, arg2.type)
+        name = schema.relation_from(arg1.type, arg2.type)
         if name is None:
             raise MarkupError(
                 f"{where(offset)}: {report.report_id}: {head}>{tail}: the schema has no single "

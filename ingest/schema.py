@@ -68,6 +68,12 @@ class Schema:
                 found.append((r.name, False))
         return tuple(found)
 
+    def relation_from(self, arg1_type: str, arg2_type: str) -> str | None:
+        """The one relation the schema allows from arg1_type to arg2_type; None when it allows
+        none or several (then the types alone do not name it)."""
+        names = [r.name for r in self.relation_types if r.allows(arg1_type, arg2_type)]
+        return names[0] if len(names) == 1 else None
+
     def pair_allowed(self, type_a: str, type_b: str) -> bool:
         """True when some relation of the schema can hold between the two types, either way."""
         return bool(self.relations_between(type_a, type_b))

@@ -21,6 +21,15 @@ def test_relation_direction_comes_from_argument_types():
     assert not schema.pair_allowed("BodyPart", "Quantifier")
 
 
+def test_the_types_of_its_arguments_name_a_relation_only_when_one_fits():
+    schema = load_schema()
+    assert schema.relation_from("Degree", "Negation") == "Negative"
+    assert schema.relation_from("BodyPart", "Location") == "Position"
+    assert schema.relation_from("Location", "BodyPart") is None
+    two = parse_schema("[entities]\nA\nB\n[relations]\nX Arg1:A, Arg2:B\nY Arg1:A, Arg2:B\n")
+    assert two.relation_from("A", "B") is None
+
+
 @pytest.mark.skipif(not SHARED_SCHEMA.exists(), reason="../shared/schema is not beside this clone")
 def test_bundled_copy_matches_the_annotators_contract():
     assert bundled_schema_path().read_text("utf-8") == SHARED_SCHEMA.read_text("utf-8")
