@@ -12,9 +12,14 @@ same entities, types and relations) and changes how it is written:
   half-width comma with spaces), a colon is written with a space, and now and then a space
   goes between an entity and its neighbour (`前降支 近段 狭窄`), as some doctors type.
 
-Sentence ends (。；; and line breaks) are never added, removed or moved, so every relation stays
-inside one sentence; offsets are recomputed as the new text is written. A copy of report `r`
-depends only on the seed, its copy number and `r` itself.
+- **longer sentences**: a sentence that starts with a vessel is now and then joined to the one
+  before it (its 。 or ； becomes ，), as narrative reports run clauses on: the model sees
+  entities at positions short sentences never reach, and pairs across the old boundary are
+  NoRelation, as the guideline makes them (each clause's findings belong to its own vessel).
+
+No sentence end is added and line breaks are never touched, so every relation stays inside one
+sentence; offsets are recomputed as the new text is written. A copy of report `r` depends only
+on the seed, its copy number and `r` itself.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ingest.document import Document, Entity, Span
-from ingest.sentences import LINE_BREAKS, SENTENCE_END
+from ingest.sentences import LINE_BREAKS, SENTENCE_END, sentence_boundaries
+
+# A joined sentence starts with a vessel: the vessel type of the records' roles (export/roles.py
+# VESSEL_TYPE; extraction cannot import export).
+BODY_PART = "BodyPart"
 
 # Separators a clause comma may become (full- and half-width read alike after normalization).
 COMMA_VARIANTS = ("，", "、", ", ", " , ", "，")
@@ -39,10 +48,12 @@ class AugmentConfig:
     swap_rate: float = 0.35  # chance that an entity's text is substituted
     punct_rate: float = 0.3  # chance that a comma or colon is written another way
     space_rate: float = 0.05  # chance of a space before an entity (spaced-out reports)
+    merge_rate: float = 0.0  # chance that a sentence starting with a vessel joins the last one
+    max_merged_chars: int = 110  # a joined sentence stays within the model's sentence length
     seed: int = 13
 
     def __post_init__(self) -> None:
-        for name in ("swap_rate", "punct_rate", "space_rate"):
+        for name in ("swap_rate", "punct_rate", "space_rate", "merge_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"augmentation {name} must be in [0, 1], got {value}")
@@ -65,10 +76,36 @@ def _rng(seed: int, copy: int, doc_id: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def _plain(text: str, rng: random.Random, config: AugmentConfig) -> str:
+def _joins(document: Document, rng: random.Random, config: AugmentConfig) -> frozenset[int]:
+    """Offsets of the sentence ends (。；;) that become commas: each ends a sentence directly
+    followed (no line break) by one whose first entity is a BodyPart, while the joined
+    sentence stays within `max_merged_chars`."""
+    if not config.merge_rate:
+        return frozenset()
+    text = document.text
+    bounds = sentence_boundaries(text)
+    starts = sorted((e.start, e.type) for e in document.entities)
+    joins = set()
+    length = bounds[0][1] - bounds[0][0] if bounds else 0
+    for (_, end), (start, next_end) in zip(bounds, bounds[1:], strict=False):
+        first = next(((s, t) for s, t in starts if start <= s < next_end), None)
+        if (start == end and text[end - 1] in SENTENCE_END and first is not None
+                and first[1] == BODY_PART and length + next_end - start <= config.max_merged_chars
+                and rng.random() < config.merge_rate):
+            joins.add(end - 1)
+            length += next_end - start
+        else:
+            length = next_end - start
+    return frozenset(joins)
+
+
+def _plain(text: str, rng: random.Random, config: AugmentConfig, offset: int = 0,
+           joins: frozenset[int] = frozenset()) -> str:
     out = []
-    for ch in text:
-        if ch in _COMMAS and rng.random() < config.punct_rate:
+    for i, ch in enumerate(text):
+        if offset + i in joins:
+            out.append(rng.choice(("，", "，", ",")))
+        elif ch in _COMMAS and rng.random() < config.punct_rate:
             out.append(rng.choice(COMMA_VARIANTS))
         elif ch in _COLONS and rng.random() < config.punct_rate:
             out.append(rng.choice(COLON_VARIANTS))
@@ -81,6 +118,7 @@ def augment_document(document: Document, surfaces: dict[str, Sequence[str]], cop
                      config: AugmentConfig) -> Document:
     """Copy `copy` of `document`: same annotation, other spellings, punctuation and spacing."""
     rng = _rng(config.seed, copy, document.doc_id)
+    joins = _joins(document, rng, config)
     entities = sorted((e for e in document.entities if e.is_contiguous), key=lambda e: e.start)
     kept_ids = {e.id for e in entities}
     text = document.text
@@ -90,8 +128,9 @@ def augment_document(document: Document, surfaces: dict[str, Sequence[str]], cop
     used_in_sentence: set[str] = set()
     at = 0
     for entity in entities:
-        plain = _plain(text[at:entity.start], rng, config)
-        if any(ch in SENTENCE_END or ch in LINE_BREAKS for ch in text[at:entity.start]):
+        plain = _plain(text[at:entity.start], rng, config, at, joins)
+        if any(ch in LINE_BREAKS or (ch in SENTENCE_END and at + i not in joins)
+               for i, ch in enumerate(text[at:entity.start])):
             used_in_sentence = set()
         if (config.space_rate and plain and not plain[-1].isspace()
                 and rng.random() < config.space_rate):
@@ -108,7 +147,7 @@ def augment_document(document: Document, surfaces: dict[str, Sequence[str]], cop
         parts.append(surface)
         length += len(surface)
         at = entity.end
-    parts.append(_plain(text[at:], rng, config))
+    parts.append(_plain(text[at:], rng, config, at, joins))
     relations = tuple(r for r in document.relations if r.arg1 in kept_ids and r.arg2 in kept_ids)
     return Document(f"{document.doc_id}~aug{copy}", "".join(parts), tuple(new_entities),
                     relations, annotated=True, source=document.source)

@@ -79,6 +79,7 @@ class TrainConfig:
     augment_swap_rate: float = 0.35
     augment_punct_rate: float = 0.3
     augment_space_rate: float = 0.05
+    augment_merge_rate: float = 0.0  # joins a sentence that starts with a vessel to the last
     # Share of input characters read as [UNK] while fine-tuning (per-character dropout): the
     # model learns to tag a character its vocabulary lacks (a typo, another hospital's symbol)
     # from its context; 0 turns it off.
@@ -139,7 +140,9 @@ class TrainConfig:
     def augment(self) -> AugmentConfig:
         return AugmentConfig(copies=self.augment_copies, swap_rate=self.augment_swap_rate,
                              punct_rate=self.augment_punct_rate,
-                             space_rate=self.augment_space_rate, seed=self.seed)
+                             space_rate=self.augment_space_rate,
+                             merge_rate=self.augment_merge_rate,
+                             max_merged_chars=min(110, self.max_chars), seed=self.seed)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -70,3 +70,23 @@ def test_drop_characters_reads_only_characters_as_unknown():
     assert 15 < int(changed.sum()) < 50 and torch.all(dropped[changed] == 100)
     assert dropped[0, 0] == 101 and dropped[0, 61] == 102
     assert torch.equal(dropped[1, 3:], batch.input_ids[1, 3:])  # [SEP] and padding untouched
+
+
+def test_sentences_that_start_with_a_vessel_are_joined_to_the_last_one_within_the_limit(tmp_path):
+    config = AugmentConfig(copies=1, swap_rate=0.0, punct_rate=0.0, space_rate=0.0,
+                           merge_rate=1.0, max_merged_chars=100)
+    copies = augment_corpus(DOCS, config)
+    fewer = sum(len(sentence_boundaries(c.text)) < len(sentence_boundaries(o.text))
+                for c, o in zip(copies, DOCS, strict=True))
+    assert fewer >= 5  # the narrative reports (line breaks are never joined)
+    for copy, original in zip(copies, DOCS, strict=True):
+        assert len(copy.text) == len(original.text) and copy.entities == original.entities
+        assert copy.text.count("\n") == original.text.count("\n")
+        for start, end in sentence_boundaries(copy.text):
+            if (start, end) not in sentence_boundaries(original.text):
+                assert end - start <= 100
+                first = min((e for e in copy.entities if start <= e.start < end),
+                            key=lambda e: e.start, default=None)
+                assert first is not None
+        write_document(copy, tmp_path)
+    assert load_corpus(tmp_path, SCHEMA, policy="strict").findings == ()
