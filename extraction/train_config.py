@@ -7,8 +7,11 @@ Profiles:
 - `tiny`: tests; seconds. A toy encoder, no pre-training.
 - `sample-quick`: the README's main job on the bundled 300-report sample; about three minutes
   of pre-training plus fine-tuning on two CPU cores (test F1 on the sample: NER 100, RC 92).
-- `default`: issue 3's configuration; pre-training plus fine-tuning well within 15 minutes on two
-  CPU cores.
+- `default`: issue 3's configuration plus what made it hold up on reports written by other
+  doctors (issue 15): at most 400 MLM steps over the annotated text and the archive, one
+  augmented copy of each training report (a sentence that starts with a vessel joined to the
+  one before with chance 0.5), 5% of input characters read as [UNK]. About 13 minutes of CPU
+  time on one thread (792 s user on the bundled sample and its archive).
 """
 
 from __future__ import annotations
@@ -165,7 +168,11 @@ class TrainConfig:
 
 
 PROFILES: dict[str, TrainConfig] = {
-    "default": TrainConfig(),
+    # Measured side by side on the bundled sample (2026-12-01): these four knobs raise RC with
+    # predicted entities on the cross-style DEV part from 92.86 to 94.18, in-sample from 83.96
+    # to 87.83; the 400-step cap keeps the archive's pre-training within the time budget.
+    "default": TrainConfig(pretrain_max_steps=400, augment_copies=1, augment_merge_rate=0.5,
+                           unk_rate=0.05),
     "sample-quick": TrainConfig(
         profile="sample-quick",
         hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
