@@ -1,44 +1,31 @@
-"""`angiokg select`: the N reports of an archive the model would learn most from, written as a
-brat queue for the annotators.
+"""What `angiokg select` decides, as pure parts (no files, no archive): which reports are
+already annotated or nearly so, and the bounded pool of the best N predictions.
 
-1. Reports already annotated (same id in `--exclude`) or nearly identical to one (MinHash over
-   character n-grams, ingest/near_duplicates.py) are skipped before the model runs.
-2. The others are predicted shard by shard (extraction.batch, the archive streamed) and scored
-   (extraction/uncertainty.py; default: expected corrections).
-3. A bounded pool keeps the best N: a report nearly identical to one already in the pool keeps
+The run itself (the archive streamed through the run protocol, the queue folder written) is in
+`pipeline.select` and `pipeline.select_queue`; the active-learning simulation
+(extraction.active_learning) uses these parts on documents it holds.
+
+1. `AnnotatedFilter`: a report already annotated (same id) or nearly identical to one (MinHash
+   over character n-grams, ingest/near_duplicates.py) is skipped before the model runs.
+2. `QueuePool`: the predictions are scored (extraction/uncertainty.py; default: expected
+   corrections) and the best N kept; a report nearly identical to one already in the pool keeps
    only the higher-scoring of the two, so the queue never holds two near-duplicates. Memory is
    N predictions and N signatures, whatever the archive's size.
-4. The queue folder is a brat collection: the N reports as `.txt` + predicted `.ann` (with the
-   model's doubt as AnnotatorNotes), annotation.conf + visual.conf + tools.conf, and
-   `queue.csv`: rank, report id, score, expected corrections, the least sure annotations with
-   their text, source.
 
-Every input report is accounted for in the summary: picked + not picked + already annotated +
-near-duplicates + quarantined + failed == inputs.
+Every input report is accounted for in `SelectSummary`: picked + not picked + already annotated
++ near-duplicates + quarantined + failed == inputs.
 """
 
 from __future__ import annotations
 
-import csv
 import heapq
-import io
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from extraction.shard import DocumentExtractor, ExtractedShard, extract_reports
-from extraction.uncertainty import DEFAULT_STRATEGY, expected_errors, least_sure, scorer
-from ingest.archive import ArchiveReport, iter_reports
-from ingest.atomic import write_text_atomic
-from ingest.brat_collection import write_collection_confs
-from ingest.brat_writer import write_document
+from extraction.uncertainty import DEFAULT_STRATEGY, expected_errors, scorer
+from ingest.archive import ArchiveReport
 from ingest.document import Document
-from ingest.model_notes import DEFAULT_NOTE_BELOW, with_model_notes
 from ingest.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateIndex
-from ingest.schema import Schema
-
-QUEUE_CSV = "queue.csv"
-QUEUE_COLUMNS = ("rank", "report_id", "score", "expected_corrections", "least_sure", "source")
 
 
 @dataclass(frozen=True)
@@ -77,39 +64,6 @@ class SelectSummary:
                  f"{self.duplicate_in_archive} near-duplicates of better ones in the archive, "
                  f"{self.quarantined} quarantined, {self.failed} failed"]
         return "\n".join(lines + [f"  {p}" for p in self.problems])
-
-
-SHARD_REPORTS = 256  # reports predicted together; memory stays flat whatever the archive
-
-
-@dataclass(frozen=True)
-class _Shard:
-    outcomes: tuple
-    documents: tuple[Document, ...]
-    skipped: tuple[str, ...]
-
-
-def extract_shards(reports: Iterable[ArchiveReport], extractor: DocumentExtractor, *,
-                   run_id: str, skip: Callable[[ArchiveReport], bool], batch_size: int = 64
-                   ) -> Iterable[_Shard]:
-    """The archive's reports in shards of SHARD_REPORTS through the model (extraction.shard):
-    a report `skip` turns down never reaches it."""
-    todo: list[ArchiveReport] = []
-    skipped: list[str] = []
-    for report in reports:
-        if skip(report):
-            skipped.append(report.report_id)
-            continue
-        todo.append(report)
-        if len(todo) >= SHARD_REPORTS:
-            yield _from(extract_reports(todo, extractor, batch_size=batch_size), skipped)
-            todo, skipped = [], []
-    if todo or skipped:
-        yield _from(extract_reports(todo, extractor, batch_size=batch_size), skipped)
-
-
-def _from(extracted: ExtractedShard, skipped: list[str]) -> _Shard:
-    return _Shard(extracted.outcomes, extracted.documents, tuple(skipped))
 
 
 class AnnotatedFilter:
@@ -152,8 +106,8 @@ def _key(score: float, report_id: str) -> _Worst:
 class QueuePool:
     """The best `n` reports seen so far, never two near-duplicates of each other.
 
-    Counts: `duplicates` (reports that lost to, or were replaced by, a better near-duplicate)
-    and `not_picked` (pushed out by `n` better ones).
+    Counts: `offered`, `duplicates` (reports that lost to, or were replaced by, a better
+    near-duplicate) and `not_picked` (pushed out by `n` better ones).
     """
 
     def __init__(self, n: int, score: Callable[[Document], float],
@@ -163,12 +117,14 @@ class QueuePool:
         self.n = n
         self.score = score
         self.index = NearDuplicateIndex(threshold)
+        self.offered = 0
         self.duplicates = 0
         self.not_picked = 0
         self._pool: dict[str, tuple[float, Document]] = {}
         self._heap: list[tuple[_Worst, str]] = []  # lazily cleaned of removed ids
 
     def offer(self, document: Document) -> None:
+        self.offered += 1
         score = self.score(document)
         signature = self.index.hasher.signature(document.text)
         rivals = [key for key, _ in self.index.near(signature) if key in self._pool]
@@ -208,90 +164,29 @@ class Selection:
     summary: SelectSummary
 
 
-def select_from_predictions(predictions: Iterable[Document], n: int, *,
-                            strategy: str = DEFAULT_STRATEGY, seed: int = 0,
-                            threshold: float = DEFAULT_THRESHOLD,
-                            summary: SelectSummary | None = None) -> Selection:
-    """The ranked best `n` of a stream of predictions (pure: no model, no files)."""
+def new_pool(n: int, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
+             threshold: float = DEFAULT_THRESHOLD) -> QueuePool:
+    """An empty pool scoring by `strategy` (an unknown one is refused here, before any work)."""
     score_of = scorer(strategy)
-    counting_inputs = summary is None  # else the caller counts them (with the skipped ones)
-    summary = summary or SelectSummary(strategy, n)
-    pool = QueuePool(n, lambda d: score_of(d, seed), threshold)
-    for document in predictions:
-        summary.inputs += counting_inputs
-        summary.scored += 1
-        pool.offer(document)
+    return QueuePool(n, lambda d: score_of(d, seed), threshold)
+
+
+def selection_of(pool: QueuePool, summary: SelectSummary) -> Selection:
+    """The pool's ranked picks; its counts go into `summary`."""
     picks = tuple(pool.ranked())
+    summary.scored = pool.offered
     summary.picked = len(picks)
     summary.not_picked = pool.not_picked
     summary.duplicate_in_archive = pool.duplicates
     return Selection(picks, summary)
 
 
-def select(extractor: DocumentExtractor, archive: str | Path, n: int, *,
-           exclude: str | Path | None = None, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
-           threshold: float = DEFAULT_THRESHOLD, batch_size: int = 64,
-           only: Container[str] | None = None) -> Selection:
-    """Stream `archive` through the model and keep the best `n` reports not yet annotated;
-    with `only`, the archive's other reports are not considered at all (the nightly queue
-    takes the night's new reports)."""
-    scorer(strategy)  # an unknown strategy fails before the model runs
-    summary = SelectSummary(strategy, n)
-    annotated = iter_reports(exclude) if exclude is not None else ()
-    skip = AnnotatedFilter(annotated, summary, threshold)
-
-    def predictions() -> Iterable[Document]:
-        reports = (r for r in iter_reports(archive) if only is None or r.report_id in only)
-        for shard in extract_shards(reports, extractor, run_id="select",
-                                    skip=skip, batch_size=batch_size):
-            summary.inputs += len(shard.outcomes) + len(shard.skipped)
-            for outcome in shard.outcomes:
-                if outcome.status == "ok":
-                    continue
-                if outcome.status == "quarantined":
-                    summary.quarantined += 1
-                else:
-                    summary.failed += 1
-                if len(summary.problems) < summary.MAX_PROBLEMS:
-                    summary.problems.append(f"{outcome.status}: {outcome.reason}")
-            yield from shard.documents
-
-    return select_from_predictions(predictions(), n, strategy=strategy, seed=seed,
-                                   threshold=threshold, summary=summary)
-
-
-# --- the queue folder -----------------------------------------------------------------------
-
-
-def check_queue_folder(out_dir: str | Path) -> Path:
-    """`out_dir` must be new or empty: annotators may be at work in an older queue."""
-    out = Path(out_dir)
-    # the output lock (pipeline.lock, `_angiokg.lock`) is the only file a new queue may find
-    if out.exists() and (not out.is_dir() or any(p.name != "_angiokg.lock"
-                                                 for p in out.iterdir())):
-        raise ValueError(f"{out}: exists and is not an empty folder; write each queue to a new "
-                         "folder (annotators may be correcting the files of an older one)")
-    return out
-
-
-def queue_rows(picks: Iterable[Pick], unsure: int = 3) -> list[dict[str, object]]:
-    return [{"rank": p.rank, "report_id": p.document.doc_id, "score": round(p.score, 4),
-             "expected_corrections": round(p.expected_corrections, 3),
-             "least_sure": "; ".join(i.format() for i in least_sure(p.document, unsure)),
-             "source": p.document.source or ""} for p in picks]
-
-
-def write_queue(selection: Selection, out_dir: str | Path, schema: Schema, *,
-                note_below: float = DEFAULT_NOTE_BELOW) -> Path:
-    """The queue as a brat collection in `out_dir`; returns the path of queue.csv."""
-    out = check_queue_folder(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_collection_confs(out, schema)
-    for pick in selection.picks:
-        write_document(with_model_notes(pick.document, note_below), out)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=QUEUE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(queue_rows(selection.picks))
-    write_text_atomic(out / QUEUE_CSV, buffer.getvalue())
-    return out / QUEUE_CSV
+def select_from_predictions(predictions: Iterable[Document], n: int, *,
+                            strategy: str = DEFAULT_STRATEGY, seed: int = 0,
+                            threshold: float = DEFAULT_THRESHOLD) -> Selection:
+    """The ranked best `n` of a stream of predictions (pure: no model, no files)."""
+    pool = new_pool(n, strategy, seed, threshold)
+    for document in predictions:
+        pool.offer(document)
+    summary = SelectSummary(strategy, n, inputs=pool.offered)
+    return selection_of(pool, summary)

@@ -4,12 +4,11 @@ table artifact with the path to give annotators.
 
 "New" are the reports tonight's extraction run extracted (after a retraining that is the whole
 archive again: the new model scores it afresh). Reports already annotated, or nearly identical
-to an annotated one, are never queued (extraction.select).
+to an annotated one, are never queued (pipeline.select).
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,11 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from extraction.predict import Extractor
-from extraction.select import QUEUE_CSV, queue_rows, select, write_queue
 from flows.state import RunLayout
 from ingest.schema import load_schema
 from pipeline.manifest import Manifest
+from pipeline.select import select_to_folder
+from pipeline.select_queue import QUEUE_CSV, queue_rows, read_queue
 
 QUEUE_ARTIFACT = "angiokg-annotation-queue"
 
@@ -63,12 +63,12 @@ def annotation_queue(out: Path, archive: Path, annotated: Path, model_dir: Path,
         _publish(None, [], 0)
         return QueueResult(None, 0, 0)
     if (folder / QUEUE_CSV).is_file():  # a resumed run: tonight's queue is already written
-        with (folder / QUEUE_CSV).open(encoding="utf-8", newline="") as handle:
-            rows: list[dict[str, object]] = list(csv.DictReader(handle))
+        rows: list[dict[str, object]] = list(read_queue(folder))
     else:
-        extractor = Extractor.load(model_dir, schema=load_schema(schema_path))
-        selection = select(extractor, archive, size, exclude=annotated, only=new)
-        write_queue(selection, folder, extractor.schema)
+        selection = select_to_folder(
+            lambda: Extractor.load(model_dir, schema=load_schema(schema_path)), archive, folder,
+            size, wait=True, command="angiokg nightly: annotation queue", exclude=annotated,
+            only=new)
         rows = queue_rows(selection.picks)
     _publish(folder, rows, len(new))
     return QueueResult(folder, len(rows), len(new))

@@ -1,4 +1,4 @@
-"""`angiokg extract` and `angiokg preannotate`: the run protocol from the command line."""
+"""`angiokg extract`, `preannotate` and `select`: the run protocol from the command line."""
 
 from __future__ import annotations
 
@@ -101,22 +101,20 @@ def register_select(subparsers: argparse._SubParsersAction) -> None:
 
 def run_select(args: argparse.Namespace) -> int:
     from extraction.predict import Extractor
-    from extraction.select import check_queue_folder, select, write_queue
-    from pipeline.lock import output_lock
+    from pipeline.run import RunFailed
+    from pipeline.select import select_to_folder
+    from pipeline.select_queue import QUEUE_CSV
 
     try:
-        check_queue_folder(args.out)  # before the model runs
-        with output_lock(args.out, wait=args.wait, command="angiokg select"):
-            extractor = Extractor.load(args.model_dir, device=args.device)
-            selection = select(extractor, args.archive, args.n, exclude=args.exclude,
-                               strategy=args.strategy, seed=args.seed,
-                               threshold=args.near_duplicate, batch_size=args.batch_size)
-            queue = write_queue(selection, args.out, extractor.schema,
-                                note_below=args.note_below)
-    except (ArchiveError, OutputLocked, OSError, ValueError) as exc:
+        selection = select_to_folder(
+            lambda: Extractor.load(args.model_dir, device=args.device), args.archive, args.out,
+            args.n, wait=args.wait, note_below=args.note_below, exclude=args.exclude,
+            strategy=args.strategy, seed=args.seed, threshold=args.near_duplicate,
+            batch_size=args.batch_size)
+    except (ArchiveError, OutputLocked, RunFailed, OSError, ValueError) as exc:
         return _fail("select", exc)
     print(selection.summary.format())
-    print(f"queue: {queue} (open {args.out} in brat as a collection)")
+    print(f"queue: {Path(args.out) / QUEUE_CSV} (open {args.out} in brat as a collection)")
     return 0
 
 

@@ -161,10 +161,10 @@ def _plan_shards(source: Path, in_place: bool, sink: Sink, run: RunInfo, model_v
                            skip_folder=sink.skip_folder(source))
     with sink.already_done(run) as done:
         for report in reports:
-            ref = report.ref
-            if done(ref):
+            if done(report):
                 skipped.append(report.report_id)
                 continue
+            ref = report.ref
             refs.append(ref)
             if not in_place:
                 texts.append(report)
@@ -243,11 +243,19 @@ def run(archive: str | Path, sink: Sink, extractor: DocumentExtractor,
         on_shard: Callable[[ShardResult], None] | None = None) -> RunSummary:
     """The whole run in this process, holding the output folder's lock."""
     with output_lock(sink.out, wait=settings.wait_for_lock):
-        planned = plan(archive, sink, extractor.model_version, settings)
-        with failing_cleanly(planned.target):
-            results = []
-            for shard in planned.shards:
-                results.append(extract_shard(planned.target, shard, extractor))
-                if on_shard is not None:
-                    on_shard(results[-1])
-            return publish(planned, results)
+        return run_locked(archive, sink, extractor, settings, on_shard)
+
+
+def run_locked(archive: str | Path, sink: Sink, extractor: DocumentExtractor,
+               settings: RunSettings = RunSettings(),
+               on_shard: Callable[[ShardResult], None] | None = None) -> RunSummary:
+    """The whole run in this process; the caller holds `sink.out`'s lock (`run` takes it;
+    `angiokg select` holds it from before the model is loaded until its queue is written)."""
+    planned = plan(archive, sink, extractor.model_version, settings)
+    with failing_cleanly(planned.target):
+        results = []
+        for shard in planned.shards:
+            results.append(extract_shard(planned.target, shard, extractor))
+            if on_shard is not None:
+                on_shard(results[-1])
+        return publish(planned, results)

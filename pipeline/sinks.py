@@ -25,7 +25,7 @@ from export import parquet_sink
 from export.current import refresh_current
 from export.published import RunInfo, is_published, publications
 from extraction.shard import ExtractedShard
-from ingest.archive import ArchiveReport, ReportRef
+from ingest.archive import ArchiveReport
 from ingest.atomic import write_json_atomic
 from ingest.brat_collection import write_collection_confs
 from ingest.brat_writer import write_document
@@ -65,8 +65,10 @@ class Sink(Protocol):
         """Recover what a killed run left, then start (or resume) this run."""
 
     def already_done(self, run: RunInfo) -> contextlib.AbstractContextManager[
-            Callable[[ReportRef], bool]]:
-        """A test, valid within the block: has this report nothing left to do?"""
+            Callable[[ArchiveReport], bool]]:
+        """A test, valid within the block: has this report nothing left to do? It sees the
+        report as the plan reads it, text included (`angiokg select` skips near-duplicates
+        of annotated reports there), and must keep nothing of it."""
 
     def skip_folder(self, archive: Path) -> Path | None:
         """A folder of a folder archive the run must not read (its own output), or None."""
@@ -111,11 +113,11 @@ class ParquetSink:
             return Began(run, prepare_run(self.out, manifest, run, record))
 
     @contextlib.contextmanager
-    def already_done(self, run: RunInfo) -> Iterator[Callable[[ReportRef], bool]]:
+    def already_done(self, run: RunInfo) -> Iterator[Callable[[ArchiveReport], bool]]:
         with Manifest.for_output(self.out) as manifest:
             model_version = run.model_version or ""
-            yield lambda ref: manifest.is_done(ref.report_id, ref.sha256, model_version,
-                                               run.run_id)
+            yield lambda report: manifest.is_done(report.report_id, report.content_sha256,
+                                                  model_version, run.run_id)
 
     def skip_folder(self, archive: Path) -> Path | None:
         return None
@@ -242,10 +244,10 @@ class BratSink:
         return Began(RunInfo(run_id, date.today(), model_version))
 
     @contextlib.contextmanager
-    def already_done(self, run: RunInfo) -> Iterator[Callable[[ReportRef], bool]]:
-        def annotated(ref: ReportRef) -> bool:
-            return (not self.force and ref.problem is None
-                    and (self.out / f"{ref.report_id}.ann").exists())
+    def already_done(self, run: RunInfo) -> Iterator[Callable[[ArchiveReport], bool]]:
+        def annotated(report: ArchiveReport) -> bool:
+            return (not self.force and report.problem is None
+                    and (self.out / f"{report.report_id}.ann").exists())
 
         yield annotated
 

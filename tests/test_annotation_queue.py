@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from prefect import flow
 
-from extraction.select import QUEUE_CSV
 from flows.annotation_queue import QUEUE_ARTIFACT, annotation_queue
 from flows.nightly_flow import nightly_flow
 from flows.parameters import NightlyParams
@@ -18,6 +17,7 @@ from flows.state import RunLayout
 from ingest.corpus import load_corpus
 from ingest.generator import generate_corpus
 from ingest.schema import load_schema
+from pipeline.select_queue import QUEUE_CSV
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -10,12 +10,14 @@ import pytest
 import torch
 from extraction_fakes import REPORTS, FakeExtractor, documents, hand_set_extractor, pairs_of
 
-from extraction.select import QUEUE_CSV, check_queue_folder, select, select_from_predictions
+from extraction.select import select_from_predictions
 from extraction.temperature import Temperatures
 from extraction.uncertainty import expected_errors, least_sure, scorer
 from ingest.corpus import load_corpus
 from ingest.document import Document, Doubt, Entity, Relation, Span
 from ingest.schema import load_schema
+from pipeline.select import select
+from pipeline.select_queue import QUEUE_CSV, check_queue_folder
 
 torch.set_num_threads(1)
 
@@ -188,3 +190,47 @@ def test_a_queue_folder_must_be_new_or_empty(tmp_path):
     (tmp_path / "old" / "a.txt").write_text("x", encoding="utf-8")
     with pytest.raises(ValueError, match="new folder"):
         check_queue_folder(tmp_path / "old")
+
+
+def _archive_folder(path, reports):
+    path.mkdir()
+    for rid, text in reports.items():
+        (path / f"{rid}.txt").write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_tar_archive_is_spooled_through_the_run_protocol_and_leaves_only_the_queue(tmp_path):
+    import tarfile
+
+    from pipeline.select import select_to_folder
+
+    folder = _archive_folder(tmp_path / "archive", REPORTS)
+    packed = tmp_path / "archive.tar.gz"
+    with tarfile.open(packed, "w:gz") as tar:
+        for rid in REPORTS:
+            tar.add(folder / f"{rid}.txt", arcname=f"reports/{rid}.txt")
+    out = tmp_path / "queue"
+    from_tar = select_to_folder(lambda: hand_set_extractor(0.7), packed, out, 2)
+    from_folder = select(hand_set_extractor(0.7), folder, 2)
+    assert [p.document.doc_id for p in from_tar.picks] == ["reports/r9", "reports/r6"]
+    assert [p.score for p in from_tar.picks] == [p.score for p in from_folder.picks]
+    assert from_tar.summary.inputs == 5
+    # the run's spool (the tar's new reports, one shard at a time) is gone with the run
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                  if p.is_file() and not p.name.endswith(".conf")) == [
+        "_angiokg.lock", "queue.csv", "reports/r6.ann", "reports/r6.txt", "reports/r9.ann",
+        "reports/r9.txt"]
+
+
+def test_a_locked_queue_folder_is_refused_before_the_model_is_loaded(tmp_path):
+    from pipeline.lock import OutputLocked, output_lock
+    from pipeline.select import select_to_folder
+
+    archive = _archive_folder(tmp_path / "archive", REPORTS)
+    loaded = []
+    with (output_lock(tmp_path / "queue", wait=False, command="another select"),
+          pytest.raises(OutputLocked)):
+        select_to_folder(lambda: loaded.append(1) or FakeExtractor(), archive,
+                         tmp_path / "queue", 2)
+    assert loaded == []
+
