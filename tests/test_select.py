@@ -234,3 +234,27 @@ def test_a_locked_queue_folder_is_refused_before_the_model_is_loaded(tmp_path):
                          tmp_path / "queue", 2)
     assert loaded == []
 
+
+def test_queue_csv_cells_never_run_as_spreadsheet_formulas(tmp_path):
+    from pipeline.select import select_to_folder
+    from pipeline.select_queue import read_queue
+
+    # report ids (file names) and the report's own words are input text
+    hostile = {"=1+2": "前降支狭窄。", "@SUM(A1)": "回旋支狭窄。", "-2+3": "右冠狭窄。",
+               "'quoted": "前降支近段狭窄闭塞。", "plain": "通畅。"}
+    archive = _archive_folder(tmp_path / "archive", hostile)
+    out = tmp_path / "queue"
+    selection = select_to_folder(FakeExtractor, archive, out, 5)
+    assert len(selection.picks) == 5
+    with (out / QUEUE_CSV).open(encoding="utf-8", newline="") as handle:
+        raw = list(csv.DictReader(handle))
+    assert sorted(r["report_id"] for r in raw) == ["''quoted", "'-2+3", "'=1+2", "'@SUM(A1)",
+                                                   "plain"]
+    cells = [cell for row in raw for cell in row.values()]
+    assert not [c for c in cells if c and c[0] in "=+-@\t\r"]
+    read = read_queue(out)
+    assert sorted(r["report_id"] for r in read) == sorted(hostile)
+    assert [r["least_sure"] for r in read] == [r["least_sure"] for r in raw]  # nothing to undo
+    for row in read:  # the brat files keep the report's own name
+        assert (out / f"{row['report_id']}.txt").read_text(encoding="utf-8") == \
+            hostile[row["report_id"]]
