@@ -13,6 +13,11 @@
 4. Every round's model is scored on test. The answer for an annotation lead: F1 with the whole
    budget at random, and the share of that budget each selection arm needs to reach it.
 
+5. `--seeds S1,S2,...`: the whole simulation once per seed, in OUT/seed-S (the pool shuffled
+   by S, so another start set and order, and every model trained with seed S), all from the
+   first seed's encoder; OUT/learning_curve.* then give each round's mean and spread over the
+   seeds, and each seed's share of the budget to reach its own random whole-budget F1.
+
 The headline F1 is RC on predicted entities (a triple is right only with both spans, types and
 the relation right: what the records are built from); NER F1 is in the tables too. A training
 set met twice (the shared start, the whole pool) is trained once, and a simulation started again
@@ -26,9 +31,10 @@ import json
 import logging
 import math
 import random
+import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -82,6 +88,15 @@ class SimulationResult:
     target_f1: float  # the random arm's F1 with the whole budget
     calibration: dict  # the whole-budget model on test: ECE before and after, temperatures
     seconds: float
+
+
+def load_result(payload: dict) -> SimulationResult:
+    """A `SimulationResult` from its learning_curve.json."""
+    values = {f.name: payload[f.name] for f in fields(SimulationResult)}
+    values["arms"] = tuple(values["arms"])
+    values["rounds"] = tuple(RoundResult(**r) for r in values["rounds"])
+    values["summaries"] = tuple(ArmSummary(**a) for a in values["summaries"])
+    return SimulationResult(**values)
 
 
 def parse_arms(text: str) -> tuple[str, ...]:
@@ -323,4 +338,185 @@ def write_outputs(result: SimulationResult, out_dir: str | Path) -> str:
     write_text_atomic(out / "learning_curve.json",
                       json.dumps(asdict(result), ensure_ascii=False, indent=1) + "\n")
     plot(result, out / "learning_curve.png")
+    return markdown
+
+
+# --- several seeds: mean and spread ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpreadPoint:
+    """One arm at one round size over the seeds."""
+
+    arm: str
+    reports: int
+    share_of_budget: float
+    rc_f1: tuple[float, ...]  # one per seed, in the seeds' order
+    ner_f1: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.rc_f1)
+
+    @property
+    def sd(self) -> float:  # sample standard deviation; 0 for one seed
+        return statistics.stdev(self.rc_f1) if len(self.rc_f1) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class SeedsSummary:
+    arm: str
+    shares: tuple[float | None, ...]  # per seed: share of the budget to reach its random target
+    mean_curve_reports: int | None  # the first round whose mean F1 >= the mean target
+    mean_curve_share: float | None
+
+
+@dataclass(frozen=True)
+class SeedsResult:
+    seeds: tuple[int, ...]
+    runs: tuple[SimulationResult, ...]
+    points: tuple[SpreadPoint, ...]
+    summaries: tuple[SeedsSummary, ...]
+
+    @property
+    def targets(self) -> tuple[float, ...]:
+        return tuple(r.target_f1 for r in self.runs)
+
+
+def aggregate(seeds: Sequence[int], runs: Sequence[SimulationResult]) -> SeedsResult:
+    """Mean and spread over simulations that differ only by their seed (same corpus, split,
+    schedule and arms; refused otherwise)."""
+    first = runs[0]
+    sizes = sorted({r.reports for r in first.rounds})
+    for run in runs[1:]:
+        if run.arms != first.arms or sorted({r.reports for r in run.rounds}) != sizes:
+            raise ValueError("the seeds' simulations differ in arms or rounds; run them with the "
+                             "same --start, --step, --budget and --strategies")
+    points = []
+    for arm in first.arms:
+        for size in sizes:
+            at = [next(r for r in run.rounds if r.arm == arm and r.reports == size)
+                  for run in runs]
+            points.append(SpreadPoint(arm, size, size / first.budget,
+                                      tuple(r.rc_f1 for r in at), tuple(r.ner_f1 for r in at)))
+    target = statistics.fmean(r.target_f1 for r in runs)
+    summaries = []
+    for arm in first.arms:
+        shares = tuple(next(s.share_of_budget for s in run.summaries if s.arm == arm)
+                       for run in runs)
+        reached = [p for p in points if p.arm == arm and round(p.mean, 4) >= round(target, 4)]
+        reports = min((p.reports for p in reached), default=None)
+        summaries.append(SeedsSummary(arm, shares, reports,
+                                      None if reports is None else reports / first.budget))
+    return SeedsResult(tuple(seeds), tuple(runs), tuple(points), tuple(summaries))
+
+
+def run_seeds(corpus_dir: str | Path, out_dir: str | Path, config: TrainConfig,
+              seeds: Sequence[int], *, bert_dir: str | Path | None = None, **simulation
+              ) -> SeedsResult:
+    """`run_simulation` once per seed in OUT/seed-S (each resumable), then the aggregate."""
+    out = Path(out_dir)
+    runs = []
+    for seed in seeds:
+        run = run_simulation(corpus_dir, out / f"seed-{seed}", replace(config, seed=seed),
+                             seed=seed, bert_dir=bert_dir, **simulation)
+        write_outputs(run, out / f"seed-{seed}")
+        runs.append(run)
+        if bert_dir is None:  # the first seed built it: every other seed fine-tunes it too
+            bert_dir = out / f"seed-{seed}" / "encoder"
+    return aggregate(seeds, runs)
+
+
+def _spread(point: SpreadPoint) -> str:
+    return (f"{100 * point.mean:.2f} ± {100 * point.sd:.2f} "
+            f"({100 * min(point.rc_f1):.1f}–{100 * max(point.rc_f1):.1f})")
+
+
+def render_seeds_markdown(result: SeedsResult) -> str:
+    first = result.runs[0]
+    arms = first.arms
+    targets = result.targets
+    target_sd = statistics.stdev(targets) if len(targets) > 1 else 0.0
+    lines = ["## Learning curve and active-learning simulation, several seeds", "",
+             f"- corpus {first.corpus}: pool (train split) {first.split['train']}, dev "
+             f"{first.split['dev']}, test {first.split['test']} reports",
+             f"- rounds: start {first.start} random reports, + {first.step} per round, budget "
+             f"{first.budget}; scores on test, in %",
+             f"- seeds {', '.join(map(str, result.seeds))}: each shuffles the pool (another "
+             "start and order) and seeds the training",
+             f"- F1 with the whole budget at random (RC on predicted entities): "
+             f"**{100 * statistics.fmean(targets):.2f} ± {100 * target_sd:.2f}** "
+             f"({', '.join(f'{100 * t:.2f}' for t in targets)})",
+             f"- wall time {sum(r.seconds for r in result.runs):.0f}s", "",
+             "### Test RC F1 (predicted entities): mean ± sd (min–max) over the seeds", "",
+             "| reports | share | " + " | ".join(arms) + " |",
+             "|---:|---:|" + "---:|" * len(arms)]
+    by = {(p.arm, p.reports): p for p in result.points}
+    for size in sorted({p.reports for p in result.points}):
+        lines.append(f"| {size} | {_pct(size / first.budget)} | "
+                     + " | ".join(_spread(by[(a, size)]) for a in arms) + " |")
+    lines += ["", "### Budget needed to reach the random arm's whole-budget F1", "",
+              "| arm | each seed (its own target) | mean curve vs mean target |",
+              "|---|---|---:|"]
+    for s in result.summaries:
+        each = ", ".join(_pct(share) if share is not None else "not reached"
+                         for share in s.shares)
+        mean = (f"{s.mean_curve_reports} ({_pct(s.mean_curve_share)})"
+                if s.mean_curve_reports else "not reached")
+        lines.append(f"| {s.arm} | {each} | {mean} |")
+    lines += ["", "### Calibration of each seed's whole-budget model on test", "",
+              "| seed | head | temperature | annotations | wrong | ECE before | ECE after |",
+              "|---:|---|---:|---:|---:|---:|---:|"]
+    for seed, run in zip(result.seeds, result.runs, strict=True):
+        for name, c in run.calibration.items():
+            lines.append(f"| {seed} | {'entities' if name == 'ner' else 'relations'} | "
+                         f"{c['temperature']:.2f} | {c['items']} | {c['errors']} | "
+                         f"{c['ece_before']:.4f} | {c['ece_after']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_seeds(result: SeedsResult, png: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
+    for arm in result.runs[0].arms:
+        points = sorted((p for p in result.points if p.arm == arm), key=lambda p: p.reports)
+        x = [p.reports for p in points]
+        line, = ax.plot(x, [100 * p.mean for p in points], marker="o",
+                        linestyle="--" if arm == RANDOM else "-",
+                        label=f"{arm} (= learning curve)" if arm == RANDOM else arm)
+        ax.fill_between(x, [100 * min(p.rc_f1) for p in points],
+                        [100 * max(p.rc_f1) for p in points], color=line.get_color(), alpha=0.15)
+    ax.axhline(100 * statistics.fmean(result.targets), color="grey", linewidth=0.8,
+               linestyle=":")
+    ax.set_xlabel("labelled reports")
+    ax.set_ylabel("test RC F1 on predicted entities (%)")
+    ax.set_title(f"active learning vs random: mean, min–max over {len(result.seeds)} seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
+    return png
+
+
+def write_seeds_outputs(result: SeedsResult, out_dir: str | Path) -> str:
+    """OUT/learning_curve.md, .csv (every seed's rounds), .json, .png of the aggregate."""
+    out = Path(out_dir)
+    markdown = render_seeds_markdown(result)
+    write_text_atomic(out / "learning_curve.md", markdown)
+    rows = ["seed,arm,round,reports,characters,ner_f1,rc_f1,model"]
+    rows += [f"{seed},{r.arm},{r.round},{r.reports},{r.characters},{r.ner_f1:.6f},"
+             f"{r.rc_f1:.6f},{r.model}"
+             for seed, run in zip(result.seeds, result.runs, strict=True) for r in run.rounds]
+    write_text_atomic(out / "learning_curve.csv", "\n".join(rows) + "\n")
+    payload = {**asdict(result), "targets": result.targets,
+               "means": [{"arm": p.arm, "reports": p.reports, "rc_f1_mean": p.mean,
+                          "rc_f1_sd": p.sd} for p in result.points]}
+    write_text_atomic(out / "learning_curve.json",
+                      json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+    plot_seeds(result, out / "learning_curve.png")
     return markdown

@@ -80,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lc.add_argument("--strategies", default="expected-errors,entropy,random",
                     help="selection arms, comma-separated; random is always one")
     lc.add_argument("--seed", type=int, default=0, help="seed of the shuffle of the pool")
+    lc.add_argument("--seeds", help="comma-separated seeds: the whole simulation once per seed "
+                    "in OUT/seed-S (the pool shuffled and the models trained with seed S), and "
+                    "OUT/learning_curve.* give the mean and spread over them")
     ex.set_defaults(handler=_experiment)
 
 
@@ -209,18 +212,37 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _learning_curve(args: argparse.Namespace) -> int:
-    from extraction.active_learning import parse_arms, run_simulation, write_outputs
+    from extraction import active_learning as al
     from ingest.schema import load_schema
 
     try:
-        arms = parse_arms(args.strategies)
-        result = run_simulation(args.corpus, args.out, _config(args), start=args.start,
-                                step=args.step, budget=args.budget, arms=arms, seed=args.seed,
-                                bert_dir=args.bert, schema=load_schema(args.schema))
+        arms = al.parse_arms(args.strategies)
+        seeds = _seeds(args.seeds)
+        rounds = {"start": args.start, "step": args.step, "budget": args.budget, "arms": arms,
+                  "schema": load_schema(args.schema)}
+        if seeds is None:
+            result = al.run_simulation(args.corpus, args.out, _config(args), seed=args.seed,
+                                       bert_dir=args.bert, **rounds)
+            print(al.write_outputs(result, args.out))
+        else:
+            several = al.run_seeds(args.corpus, args.out, _config(args), seeds,
+                                   bert_dir=args.bert, **rounds)
+            print(al.write_seeds_outputs(several, args.out))
     except ValueError as exc:
         raise SystemExit(f"angiokg experiment --learning-curve: {exc}") from None
-    print(write_outputs(result, args.out))
     return 0
+
+
+def _seeds(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        seeds = tuple(dict.fromkeys(int(s) for s in text.split(",") if s.strip()))
+    except ValueError:
+        seeds = ()
+    if not seeds:
+        raise ValueError(f"--seeds: expected comma-separated integers, got {text!r}")
+    return seeds
 
 
 def _split_seed(model_dir: Path) -> int:

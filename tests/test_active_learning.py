@@ -6,11 +6,21 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import asdict
 
 import pytest
 import torch
 
-from extraction.active_learning import RoundResult, parse_arms, reach, schedule
+from extraction.active_learning import (
+    ArmSummary,
+    RoundResult,
+    SimulationResult,
+    aggregate,
+    load_result,
+    parse_arms,
+    reach,
+    schedule,
+)
 from flows.cli import main as angiokg
 from ingest.generator import generate_corpus
 
@@ -43,6 +53,35 @@ def test_the_share_of_the_budget_is_that_of_the_first_round_reaching_the_target(
     assert reach(rounds("a", [0.5, 0.8]), 0.9, 200) == (None, None, None)
     # reaching it to the tables' 4 decimals counts
     assert reach(rounds("a", [0.89999, 0.95]), 0.9, 200)[0] == 10
+
+
+def simulation(f1s: dict[str, list[float]]) -> SimulationResult:
+    all_rounds = tuple(r for arm, values in f1s.items() for r in rounds(arm, values))
+    budget = 10 * len(f1s["random"])
+    target = f1s["random"][-1]
+    summaries = tuple(ArmSummary(arm, *reach(rounds(arm, values), target, 100 * len(values)))
+                      for arm, values in f1s.items())
+    return SimulationResult("c", {"train": budget, "dev": 3, "test": 3}, 10, 10, budget,
+                            tuple(f1s), all_rounds, summaries, target, {}, 1.0)
+
+
+def test_seeds_give_each_rounds_mean_and_spread_and_each_seeds_share_of_the_budget():
+    runs = [simulation({"expected-errors": [0.5, 0.9, 0.9, 0.9], "random": [0.5, 0.6, 0.7, 0.9]}),
+            simulation({"expected-errors": [0.4, 0.7, 0.8, 0.8], "random": [0.4, 0.5, 0.6, 0.8]})]
+    result = aggregate((3, 5), runs)
+    by = {(p.arm, p.reports): p for p in result.points}
+    assert by[("expected-errors", 20)].rc_f1 == (0.9, 0.7)
+    assert by[("expected-errors", 20)].mean == pytest.approx(0.8)
+    assert by[("expected-errors", 20)].sd == pytest.approx(0.1414214)
+    assert by[("random", 40)].share_of_budget == 1.0
+    assert result.targets == (0.9, 0.8)
+    (selected, _random) = result.summaries
+    assert selected.shares == (0.5, 0.75)  # each seed against its own target
+    # the mean curve (0.45, 0.8, 0.85, 0.85) reaches the mean target 0.85 at 30 reports
+    assert (selected.mean_curve_reports, selected.mean_curve_share) == (30, 0.75)
+    assert load_result(json.loads(json.dumps(asdict(runs[0])))) == runs[0]
+    with pytest.raises(ValueError, match="same --start"):
+        aggregate((1, 2), [runs[0], simulation({"random": [0.5, 0.9]})])
 
 
 @pytest.mark.slow
@@ -84,3 +123,35 @@ def test_a_tiny_simulation_writes_its_tables_and_plot(tmp_path):
     assert angiokg(args) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "models").glob("*/heads.pt")} == stamps
     assert (out / "learning_curve.csv").read_text(encoding="utf-8") == csv_text
+
+
+@pytest.mark.slow
+def test_seeds_run_the_simulation_once_each_from_one_encoder_and_give_the_spread(tmp_path):
+    generate_corpus(30, 11, tmp_path / "corpus")
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 1}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert angiokg(["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile",
+                    "tiny", "--config", str(tmp_path / "config.json"), "--learning-curve",
+                    "--start", "6", "--step", "6", "--budget", "12", "--strategies",
+                    "expected-errors", "--seeds", "4,9", "--device", "cpu"]) == 0
+    with (out / "learning_curve.csv").open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["seed"], r["reports"]) for r in table if r["arm"] == "random"] == [
+        ("4", "6"), ("4", "12"), ("9", "6"), ("9", "12")]
+    starts = {r["seed"]: r["model"] for r in table if r["reports"] == "6"}
+    assert starts["4"] != starts["9"]  # each seed starts from other reports
+    for seed in (4, 9):
+        run = json.loads((out / f"seed-{seed}" / "learning_curve.json").read_text("utf-8"))
+        trained = json.loads(next((out / f"seed-{seed}" / "models").glob("*/train_config.json"))
+                             .read_text("utf-8"))
+        assert trained["seed"] == seed
+        ours = [r for r in table if r["seed"] == str(seed)]
+        assert [float(r["rc_f1"]) for r in ours] == pytest.approx(
+            [r["rc_f1"] for r in run["rounds"]], abs=1e-6)
+    assert (out / "seed-4" / "encoder" / "config.json").is_file()
+    assert not (out / "seed-9" / "encoder").exists()  # the second seed fine-tunes the first's
+    result = json.loads((out / "learning_curve.json").read_text(encoding="utf-8"))
+    assert result["seeds"] == [4, 9] and len(result["targets"]) == 2
+    markdown = (out / "learning_curve.md").read_text(encoding="utf-8")
+    assert "mean ± sd" in markdown and "each seed" in markdown
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
