@@ -25,6 +25,15 @@ function selected by config._attn_implementation, BertSelfOutput, intermediate, 
 same order as BertLayer.forward, so results agree with the full computation to float rounding.
 In training mode dropout is applied with the same probabilities, but rows borrowed from the NER
 pass share their dropout draws with it; the equivalence tests run in eval mode.
+
+Two rearrangements save work without changing what is computed (only float rounding):
+- Layer K needs only the [CLS] row's output (`cls_row`), so its keys and values are never
+  projected: the [CLS] query is carried through the key weights instead (q.(W_k x + b_k) =
+  (q W_k).x + q.b_k), and
+  the value projection is applied once to the attention-weighted sum of the rows. Projecting
+  every row of S cost two H x H products per row; this costs two per pair.
+- Eq.(14)'s first task layer projects queries, keys and values only at the tokens some pair of
+  the batch reads (`member_rows`), not at every token of every sentence, with one product.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLayer, eager_attention_forward
 from transformers.pytorch_utils import apply_chunking_to_forward
@@ -104,6 +114,54 @@ def _output_and_feed_forward(
     )
 
 
+def cls_row(layer: BertLayer, rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BertLayer output at row 0 of `rows` (M, L, H) attending to all of `rows` under the
+    additive `mask` (M, 1, 1, L); (M, H). The same as `layer_rows` on row 0 with the rows' keys
+    and values, without projecting them (see the module docstring)."""
+    sa = layer.attention.self
+    m, length, hidden = rows.shape
+    heads, size = sa.num_attention_heads, sa.attention_head_size
+    cls = rows[:, :1]
+    query = sa.query(cls).view(m, heads, size)
+    carried = torch.einsum("mhd,hdi->mhi", query, sa.key.weight.view(heads, size, hidden))
+    # q.b_k is the same for every key (softmax ignores it); kept so that training sees the
+    # same graph, the key bias included, as the full layer
+    shift = (query * sa.key.bias.view(heads, size)).sum(-1, keepdim=True)
+    scores = ((torch.einsum("mhi,mli->mhl", carried, rows) + shift) * sa.scaling
+              + mask.view(m, 1, length))
+    probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    probs = nn.functional.dropout(probs, p=sa.dropout.p, training=sa.training)
+    mixed = torch.einsum("mhl,mli->mhi", probs, rows)  # attention-weighted rows, per head
+    context = torch.einsum("mhi,hdi->mhd", mixed, sa.value.weight.view(heads, size, hidden))
+    # the value bias weighted by the probabilities' sum (1, less what dropout took)
+    context = context + probs.sum(-1, keepdim=True) * sa.value.bias.view(heads, size)
+    return _output_and_feed_forward(layer, context.reshape(m, 1, hidden), cls)[:, 0]
+
+
+def member_rows(
+    layer: BertLayer, lower_hidden: torch.Tensor, sentence: torch.Tensor, index: torch.Tensor,
+    valid: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(hidden, query, key, value) of `layer` at the pairs' rows, (P, Ls, H) each: `index`
+    (P, Ls) token positions into sentence `sentence` (P,) of `lower_hidden` (B, T, H), `valid`
+    marking the real ones. Each token some pair reads is projected once (one product for the
+    three projections); padding slots get the first such token's rows."""
+    batch, tokens, hidden = lower_hidden.shape
+    flat = sentence[:, None] * tokens + index  # (P, Ls) into (B * T)
+    used = torch.zeros(batch * tokens, dtype=torch.bool, device=flat.device)
+    used[flat[valid]] = True
+    wanted = used.nonzero().squeeze(1)  # (U,)
+    slot = torch.zeros(batch * tokens, dtype=torch.long, device=flat.device)
+    slot[wanted] = torch.arange(len(wanted), device=flat.device)
+    rows = lower_hidden.reshape(batch * tokens, hidden)[wanted]  # (U, H)
+    sa = layer.attention.self
+    weight = torch.cat([sa.query.weight, sa.key.weight, sa.value.weight])
+    bias = torch.cat([sa.query.bias, sa.key.bias, sa.value.bias])
+    both = torch.cat([rows, nn.functional.linear(rows, weight, bias)], dim=1)  # (U, 4H)
+    taken = both[torch.where(valid, slot[flat], 0)]  # (P, Ls, 4H)
+    return tuple(taken.split(hidden, dim=-1))  # type: ignore[return-value]
+
+
 def full_layer(layer: BertLayer, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Every row of `layer` through its own forward (mask additive, 4D)."""
     return layer(hidden, attention_mask=mask)
@@ -140,22 +198,16 @@ def rc_cls_eq14(
 ) -> torch.Tensor:
     """Final [CLS] per pair under Eq.(14): each pair as its own short sequence H^0[S]."""
     index, valid, _ = gather_members(pairs, attention_mask)
-    sentence = pairs.sentence
-    hidden = _take(lower_hidden, sentence, index)  # (P, Ls, H)
-    mask = additive(valid[:, None, :], hidden.dtype)  # (P, 1, 1, Ls): padding keys only
-    # First task layer: H^0 is shared, so its projections are computed once per sentence.
+    mask = additive(valid[:, None, :], lower_hidden.dtype)  # (P, 1, 1, Ls): padding keys only
+    # First task layer: H^0 is shared, so its projections are computed once per token.
     first = layers[0]
-    sa = first.attention.self
-    query, key, value = (
-        _take(f(lower_hidden), sentence, index) for f in (sa.query, sa.key, sa.value)
-    )
+    hidden, query, key, value = member_rows(first, lower_hidden, pairs.sentence, index, valid)
     if len(layers) == 1:
         return layer_rows(first, hidden[:, :1], key, value, mask, query[:, :1])[:, 0]
     hidden = layer_rows(first, hidden, key, value, mask, query, rows=valid)
     for layer in layers[1:-1]:
         hidden = full_layer(layer, hidden, mask)
-    key, value = project_kv(layers[-1], hidden)
-    return layer_rows(layers[-1], hidden[:, :1], key, value, mask)[:, 0]
+    return cls_row(layers[-1], hidden, mask)
 
 
 def rc_cls_eq13(
@@ -228,6 +280,4 @@ def rc_cls_eq13(
                         rows=valid)
 
     # Layer K, row 0 against rows S.
-    last = layers[-1]
-    key, value = project_kv(last, rows_s)
-    return layer_rows(last, rows_s[:, :1], key, value, s_mask)[:, 0]
+    return cls_row(layers[-1], rows_s, s_mask)
