@@ -126,3 +126,12 @@ def merge_load(writer: GraphWriter, graph: Mapping[str, pa.Table], dialect: str
     for chunk in report_chunks(graph, writer.batch_size):
         writer.transaction(report_statements(chunk, dialect, writer.batch_size))
     return {name: t.num_rows for name, t in graph.items()}
+
+
+def add_counts(total: dict[str, int], piece: Mapping[str, int]) -> None:
+    """Add one piece's rows per table to a run's `total`: per-report tables sum up; the tree,
+    which every piece merges whole, counts once."""
+    tree = {name_of(spec) for spec in (*gm.TREE_NODES, *gm.TREE_RELS)}
+    for name, rows in piece.items():
+        total[name] = max(total.get(name, 0), rows) if name in tree else (
+            total.get(name, 0) + rows)

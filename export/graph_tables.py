@@ -8,13 +8,22 @@ PART_OF) comes from `ingest.coronary`, whole, with every run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from export import graph_model as gm
-from export.parquet_sink import ENTITIES, RECORDS, REPORT_SUMMARY, REPORTS, TRIPLES
+from export.parquet_sink import (
+    ENTITIES,
+    RECORDS,
+    REPORT_SUMMARY,
+    REPORTS,
+    TRIPLES,
+    RunInfo,
+    read_run_shards,
+)
 from ingest.coronary import CoronaryTree, default_tree
 
 _ARROW_TYPES = {gm.STRING: pa.string(), gm.DOUBLE: pa.float64(), gm.INT64: pa.int64(),
@@ -130,6 +139,33 @@ def graph_tables(tables: Mapping[str, pa.Table], run_id: str,
     }
     _check_unique(out)
     return out
+
+
+def run_graph_pieces(root: str | Path, run: RunInfo,
+                     tree: CoronaryTree | None = None) -> Iterator[dict[str, pa.Table]]:
+    """`graph_tables` of a committed run, one shard (a batch of whole reports) at a time, so a
+    loader holds one shard's rows however large the run.
+
+    A report id given twice in a run (a duplicate quarantined beside the one kept) can sit in
+    two shards; it goes with the shard of the row `graph_tables` keeps for the whole run (the
+    processed row, else the first) and is left out of the others, so loading the pieces in
+    turn ends where loading the whole run would, not with a later shard's refused row."""
+    home: dict[str, tuple[int, bool]] = {}  # report id -> (shard, ok)
+    for shard, tables in enumerate(read_run_shards(root, run, (REPORTS,))):
+        reports = tables[REPORTS]
+        for rid, status in zip(reports["report_id"].to_pylist(), reports["status"].to_pylist(),
+                               strict=True):
+            ok = status == "ok"
+            if rid not in home or (ok and not home[rid][1]):
+                home[rid] = (shard, ok)
+    for shard, tables in enumerate(read_run_shards(root, run)):
+        ids = tables[REPORTS]["report_id"].to_pylist()
+        elsewhere = {rid for rid in ids if home[rid][0] != shard}
+        if elsewhere:
+            keep = pa.array(sorted(set(ids) - elsewhere), pa.string())
+            tables = {name: t.filter(pc.is_in(t["report_id"], value_set=keep))
+                      for name, t in tables.items()}
+        yield graph_tables(tables, run.run_id, tree)
 
 
 def _check_unique(out: Mapping[str, pa.Table]) -> None:

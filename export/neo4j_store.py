@@ -25,10 +25,10 @@ from typing import Any
 import pyarrow as pa
 
 from export import graph_model as gm
-from export.graph_load import Statement, delete_statements, merge_load
+from export.graph_load import Statement, add_counts, delete_statements, merge_load
 from export.graph_model import DEFAULT_BATCH_SIZE
-from export.graph_tables import graph_tables
-from export.parquet_sink import RunInfo, document_tables, read_run
+from export.graph_tables import graph_tables, run_graph_pieces
+from export.parquet_sink import RunInfo, document_tables
 from ingest.document import Document, ReportOutcome
 from ingest.schema import Schema
 
@@ -161,7 +161,11 @@ class Neo4jWriter:
         return counts
 
     def load_run(self, root: str | Path, run: RunInfo) -> dict[str, int]:
-        return self.load_graph(graph_tables(read_run(root, run), run.run_id))
+        """Shard by shard, as LadybugStore.load_run: one shard's tables in memory at a time."""
+        counts: dict[str, int] = {}
+        for graph in run_graph_pieces(root, run):
+            add_counts(counts, self.load_graph(graph))
+        return counts
 
     def load_documents(self, documents: Sequence[Document], schema: Schema, run: RunInfo,
                        outcomes: Sequence[ReportOutcome] | None = None) -> dict[str, int]:

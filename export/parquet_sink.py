@@ -34,7 +34,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -440,13 +440,31 @@ def read_dataset(root: str | Path, dataset: str) -> pa.Table:
     ).to_table()
 
 
-def read_run(root: str | Path, run: RunInfo) -> dict[str, pa.Table]:
-    """The five committed tables of one run (without partition columns)."""
-    result = {}
-    for dataset in DATASETS:
-        folder = partition_dir(root, dataset, run)
+def _run_partitions(root: str | Path, run: RunInfo) -> dict[str, Path]:
+    folders = {dataset: partition_dir(root, dataset, run) for dataset in DATASETS}
+    for dataset, folder in folders.items():
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: run {run.run_id} has no {dataset} partition; "
                                     "was the run committed?")
-        result[dataset] = ds.dataset(folder, format="parquet", schema=SCHEMAS[dataset]).to_table()
-    return result
+    return folders
+
+
+def read_run(root: str | Path, run: RunInfo) -> dict[str, pa.Table]:
+    """The five committed tables of one run (without partition columns)."""
+    return {dataset: ds.dataset(folder, format="parquet", schema=SCHEMAS[dataset]).to_table()
+            for dataset, folder in _run_partitions(root, run).items()}
+
+
+def read_run_shards(root: str | Path, run: RunInfo, datasets: Sequence[str] = DATASETS,
+                    ) -> Iterator[dict[str, pa.Table]]:
+    """The tables of one run, shard by shard in the order `read_run` reads them (each shard a
+    batch of whole reports: its rows are in the files of its name in every dataset), so a
+    reader of a run of any size holds one shard's rows at a time. A dataset without a file of
+    a shard gives it an empty table. `datasets`: the ones to read (all five by default)."""
+    folders = _run_partitions(root, run)
+    shards = sorted({p.name for folder in folders.values() for p in folder.glob("part-*.parquet")})
+    for name in shards:
+        yield {dataset: (ds.dataset(folders[dataset] / name, format="parquet",
+                                    schema=SCHEMAS[dataset]).to_table()
+                         if (folders[dataset] / name).is_file() else to_table(dataset, []))
+               for dataset in datasets}

@@ -13,7 +13,9 @@ from export_samples import (
 
 from export import parquet_sink as ps
 from export.graph_model import batches
+from export.graph_tables import run_graph_pieces
 from export.ladybug_store import LadybugStore
+from ingest.document import ReportOutcome
 from ingest.schema import load_schema
 
 SCHEMA = load_schema()
@@ -186,6 +188,40 @@ def test_bulk_load_of_a_run_written_in_shards_loses_no_row(tmp_path):
         assert loaded == snapshot(merged)
     assert reports == claimed["Report"] == 5
     assert loaded["mentions"] == claimed["Mention"] == 19 and loaded["related"] == 15
+
+
+def write_two_shards(data, order):
+    """r1 processed in one shard, its refused duplicate beside r2 in the other; `order`: the
+    shard numbers the two parts get."""
+    dup = ReportOutcome("r1", "quarantined", "duplicate report id 'r1'", "b/r1.txt")
+    parts = [ps.document_tables([lad_doc("r1")], outcomes_for([lad_doc("r1")]), SCHEMA, RUN),
+             ps.document_tables([coordination_doc("r2")],
+                                outcomes_for([coordination_doc("r2")], [dup]), SCHEMA, RUN)]
+    ps.begin_run(data, RUN, resume=False)
+    for number, part in zip(order, parts, strict=True):
+        ps.write_shard(data, RUN, f"{number:05d}", part)
+    ps.commit_run(data, RUN)
+
+
+def test_a_run_loaded_piece_by_piece_keeps_the_processed_row_of_a_duplicate_id(tmp_path):
+    # Loaded shard by shard (run_graph_pieces, as Neo4jWriter.load_run does), the refused
+    # duplicate of r1 must not replace the r1 processed in another shard, whichever comes first.
+    with LadybugStore(tmp_path / "merge.lbug") as merged:
+        merged.load_documents([lad_doc("r1"), coordination_doc("r2")], SCHEMA, RUN)
+        whole = snapshot(merged)
+    for order in ((0, 1), (1, 0)):
+        data = tmp_path / f"data{order[0]}"
+        write_two_shards(data, order)
+        with LadybugStore(tmp_path / f"pieces{order[0]}.lbug") as pieces:
+            for graph in run_graph_pieces(data, RUN):
+                pieces.load_graph(graph, bulk=True)
+            statuses = pieces.query("MATCH (r:Report) RETURN r.id, r.status ORDER BY r.id").rows
+            assert snapshot(pieces) == whole, order
+        assert statuses == (("r1", "ok"), ("r2", "ok")), order
+        with LadybugStore(tmp_path / f"bulk{order[0]}.lbug") as bulk:
+            bulk.load_run(data, RUN)
+            assert snapshot(bulk) == whole, order
+
 
 def test_report_text_with_cypher_quotes_and_backslashes_is_stored_verbatim(store):
     doc = nasty_doc()

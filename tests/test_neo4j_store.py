@@ -7,7 +7,9 @@ from export_samples import RUN_DATE, coordination_doc, lad_doc
 
 from export import graph_model as gm
 from export import parquet_sink as ps
+from export.graph_tables import graph_tables
 from export.neo4j_store import Neo4jConfigError, Neo4jSettings, Neo4jWriter, redact_uri
+from ingest.document import ReportOutcome
 from ingest.schema import load_schema
 
 SCHEMA = load_schema()
@@ -173,3 +175,24 @@ def test_a_uri_the_driver_refuses_is_reported_without_its_password():
         Neo4jWriter.open(s)
     assert "bolt://***@db.example:7687" in str(caught.value)
     assert PASSWORD not in str(caught.value) and caught.value.__suppress_context__
+
+
+def test_a_run_is_read_and_loaded_shard_by_shard_with_its_rows_counted_once(tmp_path):
+    run = ps.RunInfo("run-1", RUN_DATE, "m")
+    shards = [[lad_doc("r1")], [coordination_doc("r2"), lad_doc("r3")]]
+    ps.begin_run(tmp_path, run, resume=False)
+    for number, docs in enumerate(shards):
+        outcomes = [ReportOutcome(d.doc_id, "ok", None, d.source) for d in docs]
+        ps.write_shard(tmp_path, run, f"{number:05d}",
+                       ps.document_tables(docs, outcomes, SCHEMA, run))
+    ps.commit_run(tmp_path, run)
+    driver = FakeDriver()
+    counts = Neo4jWriter(driver, database="angio", batch_size=8).load_run(tmp_path, run)
+    whole = graph_tables(ps.read_run(tmp_path, run), run.run_id)
+    assert counts == {name: t.num_rows for name, t in whole.items()}
+    # each piece merges the tree again (idempotent), and no statement carries another
+    # shard's reports: r1's delete and merge come before any of r2's or r3's
+    deleted = [p["report_ids"] for s, p, _ in driver.log if "DETACH DELETE" in s]
+    assert deleted == [["r1"], ["r1"], ["r2"], ["r2"], ["r3"], ["r3"]]
+    trees = [s for s, _, _ in driver.log if s == gm.merge_node_statement(gm.ARTERY)]
+    assert len(trees) == len(shards) * -(-whole[gm.ARTERY.label].num_rows // 8)  # 8 a batch
