@@ -30,10 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+# first: puts the repository on sys.path and imports `extraction`, which sets torch's OpenMP
+# wait policy as angiokg runs, before torch loads
+from common import REPO, machine_lines, markdown_table, medians, peak_rss_mib
+
+# isort: split
 import torch
 import transformers
 from bench_rc import RcSettings, measure, model_config
-from common import REPO, machine_lines, markdown_table, medians, peak_rss_mib
 from pipeline_model import (
     EXTRACT_HEADER,
     TRAIN_HEADER,

@@ -2,7 +2,8 @@
 
 Scripts in bench/ run as `python bench/<script>.py`, so this folder is on sys.path and they
 `import common`; importing it also puts the repository root on sys.path for the project's
-packages.
+packages and imports `extraction` (which sets torch's OpenMP wait policy; import common before
+torch).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+import extraction  # noqa: E402, F401  before any torch: its OpenMP wait policy, as angiokg runs
 
 
 def cpu_model() -> str:
@@ -41,7 +44,8 @@ def machine_lines(device: object) -> list[str]:
     lines = [
         f"date: {dt.datetime.now().isoformat(timespec='seconds')}",
         f"machine: {cpu_model()}; {os.cpu_count()} cores ({usable} usable); "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads",
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}",
     ]
     device = torch.device(device)
     if device.type == "cuda":
