@@ -145,13 +145,25 @@ def _params(args: argparse.Namespace):
 
 
 def run_nightly(args: argparse.Namespace) -> int:
+    from pipeline.lock import OutputLocked, refuse_if_held
+
     params = _params(args)  # refuse bad parameters before touching the environment
+    try:
+        if not params.wait_for_lock:
+            # Before Prefect starts (half a minute on a busy machine): the flow takes the lock.
+            refuse_if_held(params.out)
+    except OutputLocked as exc:
+        print(f"angiokg {args.command}: {exc}", file=sys.stderr)
+        return 2
     offline_prefect_environment(params.out)
     from flows.nightly_flow import NightFailed, nightly_flow
     from flows.outputs import describe_outputs
 
     try:
         result = nightly_flow(**params.arguments())
+    except OutputLocked as exc:  # taken between the check and the flow's own lock
+        print(f"angiokg {args.command}: {exc}", file=sys.stderr)
+        return 2
     except NightFailed as failed:
         print(describe_outputs(params.out, failed.result, ANSWERED_QUERY, ANSWER_ROWS))
         print(f"\nangiokg {args.command}: the night ended Failed: {failed}", file=sys.stderr)

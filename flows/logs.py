@@ -12,6 +12,8 @@ from __future__ import annotations
 import abc
 import logging
 
+from pipeline.lock import OutputLocked
+
 RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
 _RETRY_PREFIX = "Task run failed with %s: %r - Retry "  # Prefect's task_engine template
 
@@ -21,6 +23,11 @@ class Explained(Exception, metaclass=abc.ABCMeta):
 
     Subclass it, or `Explained.register` an error of a lower package (which cannot import
     flows), e.g. export's GraphStoreError."""
+
+
+# "<folder>: <who> is writing this output folder; wait ..., or pass --wait": the whole story of
+# a refused nightly or extract flow.
+Explained.register(OutputLocked)
 
 
 class ReadableRunLogs(logging.Filter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -141,8 +142,10 @@ def run_extract(args: argparse.Namespace) -> int:
                            shard_reports=args.shard_size, max_report_bytes=args.max_report_bytes,
                            wait_for_lock=args.wait)
     try:
-        extractor = Extractor.load(args.model_dir, device=args.device)
-        summary = run(args.archive, ParquetSink(Path(args.out).absolute()), extractor, settings)
+        # The loader, not the model: `run` loads it once the output folder's lock is held.
+        summary = run(args.archive, ParquetSink(Path(args.out).absolute()),
+                      functools.partial(Extractor.load, args.model_dir, device=args.device),
+                      settings)
     except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("extract", exc)
     print(summary.format())
@@ -156,8 +159,8 @@ def run_preannotate(args: argparse.Namespace) -> int:
     from pipeline.run import RunFailed
 
     try:
-        extractor = Extractor.load(args.model_dir, device=args.device)
-        summary = preannotate(extractor, args.in_dir, args.out_dir, batch_size=args.batch_size,
+        load = functools.partial(Extractor.load, args.model_dir, device=args.device)
+        summary = preannotate(load, args.in_dir, args.out_dir, batch_size=args.batch_size,
                               force=args.force, wait_for_lock=args.wait,
                               note_below=args.note_below)
     except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:

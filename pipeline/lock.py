@@ -53,6 +53,31 @@ def _claim(fd: int, command: str) -> None:
     os.write(fd, json.dumps(info).encode("utf-8"))
 
 
+def _refusal(out: Path, holder: str) -> OutputLocked:
+    return OutputLocked(
+        f"{out}: {holder} is writing this output folder; wait for it to finish, or pass --wait "
+        "to start as soon as it has (one writer per folder keeps runs from duplicating or "
+        "losing reports)")
+
+
+def refuse_if_held(folder: str | Path) -> None:
+    """Raise `OutputLocked` (naming the holder) if a run holds `folder`'s lock now; creates
+    nothing. For a command that must start something slow before it can take the lock itself
+    (the nightly starts Prefect, and its flow takes the lock): it refuses at once instead. Not
+    a lock: the flow's own `output_lock` still decides a race."""
+    out = Path(folder)
+    try:
+        fd = os.open(out / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return  # no lock file (or none this user may lock): the command's own lock decides
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _refusal(out, _holder(fd)) from None
+    finally:
+        os.close(fd)  # releases the probe's lock, if it got one
+
+
 @contextlib.contextmanager
 def output_lock(folder: str | Path, *, wait: bool, command: str | None = None,
                 say: Callable[[str], None] | None = None) -> Iterator[Path]:
@@ -74,10 +99,7 @@ def output_lock(folder: str | Path, *, wait: bool, command: str | None = None,
         except BlockingIOError:
             holder = _holder(fd)
             if not wait:
-                raise OutputLocked(
-                    f"{out}: {holder} is writing this output folder; wait for it to finish, or "
-                    "pass --wait to start as soon as it has (one writer per folder keeps runs "
-                    "from duplicating or losing reports)") from None
+                raise _refusal(out, holder) from None
             message = f"{out}: {holder} is writing this output folder; waiting for it to finish"
             (say or log.warning)(message)
             began = time.monotonic()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from extraction.shard import DEFAULT_BATCH_SIZE, DocumentExtractor
 from ingest.model_notes import DEFAULT_NOTE_BELOW
-from pipeline.run import RunSettings, new_run_id, run
+from pipeline.run import ExtractorLoader, RunSettings, new_run_id, run
 from pipeline.sinks import BratSink
 
 
@@ -40,12 +40,14 @@ class PreannotateSummary:
         return "\n".join(lines + [f"  {p}" for p in self.problems])
 
 
-def preannotate(extractor: DocumentExtractor, in_dir: str | Path, out_dir: str | Path, *,
+def preannotate(extractor: DocumentExtractor | ExtractorLoader, in_dir: str | Path,
+                out_dir: str | Path, *,
                 batch_size: int = DEFAULT_BATCH_SIZE, force: bool = False,
                 wait_for_lock: bool = False,
                 note_below: float = DEFAULT_NOTE_BELOW) -> PreannotateSummary:
     """Write `OUT_DIR/<id>.txt` + `<id>.ann` for every readable report of `in_dir` (a folder
-    or any archive `ingest.archive` reads)."""
+    or any archive `ingest.archive` reads). `extractor`: the model, or its loader (called
+    once OUT_DIR's lock is held)."""
     in_path, out_path = Path(in_dir).resolve(), Path(out_dir).resolve()
     if out_path == in_path:
         raise ValueError(f"{out_dir}: the output folder must differ from the input folder, or "

@@ -8,7 +8,9 @@ give `run(archive, sink, extractor, settings)` a `Sink` (`pipeline.sinks`), or c
 `extract_shard` and `publish` yourself to fan the shards out.
 
 1. **lock** (`run`, or the flow): one writer per output folder (`pipeline.lock`): a second run
-   is refused, or waits with `wait_for_lock`.
+   is refused, or waits with `wait_for_lock`. The lock comes before the model: commands give
+   `run` a loader, called once the lock is held, so a refused run loads nothing and a waiting
+   one holds no model in memory.
 2. **plan**: the sink recovers what a killed run left (a publish cut short is finished, other
    killed runs' staging removed) and starts the run: a new id, unique under concurrency, or a
    given one to resume (its staged shards are kept); a run id started with another model is
@@ -238,12 +240,21 @@ def failing_cleanly(target: RunTarget) -> Iterator[None]:
                         ) from exc
 
 
-def run(archive: str | Path, sink: Sink, extractor: DocumentExtractor,
+ExtractorLoader = Callable[[], DocumentExtractor]
+
+
+def loaded(extractor: DocumentExtractor | ExtractorLoader) -> DocumentExtractor:
+    """The model itself, or what its loader returns (a loader has no `extract`)."""
+    return extractor if hasattr(extractor, "extract") else extractor()
+
+
+def run(archive: str | Path, sink: Sink, extractor: DocumentExtractor | ExtractorLoader,
         settings: RunSettings = RunSettings(),
         on_shard: Callable[[ShardResult], None] | None = None) -> RunSummary:
-    """The whole run in this process, holding the output folder's lock."""
+    """The whole run in this process, holding the output folder's lock. `extractor`: the
+    model, or a function that loads it once the lock is held (what the commands pass)."""
     with output_lock(sink.out, wait=settings.wait_for_lock):
-        return run_locked(archive, sink, extractor, settings, on_shard)
+        return run_locked(archive, sink, loaded(extractor), settings, on_shard)
 
 
 def run_locked(archive: str | Path, sink: Sink, extractor: DocumentExtractor,

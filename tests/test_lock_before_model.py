@@ -1,0 +1,121 @@
+"""The commands take the output folder's lock before they load a model (or start Prefect): a
+refused second run loads nothing, a waiting one holds no model while it waits.
+
+Timing-free: the model loader is replaced by a spy that records when it was called, and the
+refused run is given a model directory that does not exist (loading it would fail otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from extraction_fakes import FakeExtractor
+
+from extraction.predict import Extractor
+from flows.cli import main
+from pipeline.lock import output_lock
+
+TESTS = Path(__file__).resolve().parent
+TEXT = "前降支近段狭窄70%。回旋支未见明显狭窄。"
+
+
+def _archive(root: Path) -> Path:
+    folder = root / "archive"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"r{i}.txt").write_text(f"{i}：{TEXT}", "utf-8")
+    return folder
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """Every Extractor.load call, by model dir; each loads the regex FakeExtractor."""
+    calls: list[str] = []
+
+    def spy(cls, model_dir, device=None, schema=None, relations=True):
+        calls.append(str(model_dir))
+        return FakeExtractor()
+
+    monkeypatch.setattr(Extractor, "load", classmethod(spy))
+    return calls
+
+
+def _commands(archive: Path, out: Path, model: Path) -> dict[str, list[str]]:
+    return {
+        "extract": ["extract", str(model), str(archive), "--out", str(out)],
+        "preannotate": ["preannotate", str(model), str(archive), str(out)],
+        "select": ["select", str(model), str(archive), "--n", "1", "--out", str(out)],
+    }
+
+
+@pytest.mark.parametrize("command", ["extract", "preannotate", "select"])
+def test_a_refused_run_loads_no_model(tmp_path, capsys, loads, command):
+    archive, out = _archive(tmp_path), tmp_path / "out"
+    argv = _commands(archive, out, tmp_path / "no-such-model")[command]
+    with output_lock(out, wait=False, command="holder"):
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holder (pid" in err and "is writing this output folder" in err, err
+    assert loads == []  # refused before the model was touched
+    assert sorted(p.name for p in out.iterdir()) == ["_angiokg.lock"]  # and wrote nothing
+
+
+@pytest.mark.parametrize("command", ["extract", "preannotate"])
+def test_a_waiting_run_loads_its_model_only_once_the_lock_is_free(tmp_path, loads, command):
+    archive, out = _archive(tmp_path), tmp_path / "out"
+    argv = [*_commands(archive, out, tmp_path / "model")[command], "--wait"]
+    holding, waiting = threading.Event(), threading.Event()
+    loads_while_held: list[int] = []
+
+    class SeesTheWait(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting for it to finish" in record.getMessage():
+                waiting.set()
+
+    def holder() -> None:
+        with output_lock(out, wait=False, command="holder"):
+            holding.set()
+            assert waiting.wait(120), "the second run never waited"
+            loads_while_held.append(len(loads))
+
+    seen = SeesTheWait()
+    logging.getLogger("pipeline.lock").addHandler(seen)
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert holding.wait(60)
+        assert main(argv) == 0
+    finally:
+        waiting.set()
+        thread.join(60)
+        logging.getLogger("pipeline.lock").removeHandler(seen)
+    assert loads_while_held == [0]  # nothing loaded while it waited
+    assert loads == [str(tmp_path / "model")]  # loaded once, after
+
+
+_NIGHTLY = """
+import sys
+from flows.cli import main
+code = main(sys.argv[1:])
+print("prefect started" if "flows.nightly_flow" in sys.modules else "prefect not started")
+sys.exit(code)
+"""
+
+
+def test_a_refused_nightly_does_not_start_prefect(tmp_path):
+    out = tmp_path / "run"
+    sample = TESTS.parent / "data" / "sample"
+    argv = ["nightly", "--annotated", str(sample / "annotated"), "--archive",
+            str(sample / "archive"), "--out", str(out)]
+    with output_lock(out, wait=False, command="holder"):
+        refused = subprocess.run([sys.executable, "-c", _NIGHTLY, *argv], capture_output=True,
+                                 text=True, cwd=TESTS.parent, timeout=300)
+    assert refused.returncode == 2, refused.stderr
+    assert "prefect not started" in refused.stdout
+    assert "angiokg nightly:" in refused.stderr and "holder (pid" in refused.stderr
+    assert "Traceback" not in refused.stderr
