@@ -185,7 +185,9 @@ def cmd_export_neo4j(args: argparse.Namespace) -> int:
     from export.neo4j_store import Neo4jConfigError, Neo4jSettings, Neo4jWriter, redact_uri
 
     try:
-        settings = Neo4jSettings.from_env(batch_size=args.batch_size)
+        # flows.cli sets `secret_loader` (Prefect's Secret blocks): export never imports Prefect.
+        settings = Neo4jSettings.from_env(batch_size=args.batch_size,
+                                          secret_loader=getattr(args, "secret_loader", None))
     except Neo4jConfigError as exc:
         raise SystemExit(f"export-neo4j: {exc}") from None
     run = _run(Path(args.data), args.run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +52,10 @@ def graph_path(store: str, graph_dir: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def open_store(store: str, graph_dir: Path) -> Iterator[GraphStore]:
+def open_store(store: str, graph_dir: Path, *,
+               secret_loader: Callable[[str], str] | None = None) -> Iterator[GraphStore]:
+    """`secret_loader`: how Neo4j's NEO4J_PASSWORD_SECRET is resolved (the flows pass Prefect's
+    Secret blocks; this package never imports Prefect)."""
     if store == "ladybug":
         from export.ladybug_store import LadybugStore
 
@@ -61,7 +64,7 @@ def open_store(store: str, graph_dir: Path) -> Iterator[GraphStore]:
     elif store == "neo4j":
         from export.neo4j_store import Neo4jSettings, Neo4jWriter
 
-        driver, writer = Neo4jWriter.open(Neo4jSettings.from_env())
+        driver, writer = Neo4jWriter.open(Neo4jSettings.from_env(secret_loader=secret_loader))
         try:
             # Fail fast when the server is down: the driver's own retries would spend 30 s
             # per attempt; the caller's retries with back-off take over from here.

@@ -8,8 +8,9 @@ those reports and merges them anew, so a reader never sees a report without its 
 Constraints and indexes use `IF NOT EXISTS`.
 
 Credentials come from the environment (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE)
-or a Prefect Secret block named by NEO4J_PASSWORD_SECRET; the password is never part of a repr,
-a log line or an error message.
+or a secret named by NEO4J_PASSWORD_SECRET, which the caller's `secret_loader` resolves (the
+flows pass `flows.secrets.prefect_secret`, a Prefect Secret block: nothing below flows imports
+Prefect); the password is never part of a repr, a log line or an error message.
 """
 
 from __future__ import annotations
@@ -49,10 +50,7 @@ def redact_uri(uri: str) -> str:
     return _USERINFO.sub("//***@", uri)
 
 
-def _secret_from_prefect(block_name: str) -> str:
-    from prefect.blocks.system import Secret  # only when asked for: prefect is slow to import
-
-    return Secret.load(block_name).get()
+SecretLoader = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -84,14 +82,20 @@ class Neo4jSettings:
         env: Mapping[str, str] | None = None,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        secret_loader: Callable[[str], str] = _secret_from_prefect,
+        secret_loader: SecretLoader | None = None,
     ) -> Neo4jSettings:
+        """`secret_loader`: resolves NEO4J_PASSWORD_SECRET (a name) to the password; without
+        one, that variable is refused with what to do instead."""
         env = os.environ if env is None else env
         uri = env.get("NEO4J_URI", "").strip()
         if not uri:
             raise Neo4jConfigError("NEO4J_URI is not set (e.g. neo4j://localhost:7687)")
         password = env.get("NEO4J_PASSWORD")
         if password is None and env.get("NEO4J_PASSWORD_SECRET"):
+            if secret_loader is None:
+                raise Neo4jConfigError(
+                    "NEO4J_PASSWORD_SECRET names a Prefect Secret block, which only the flows "
+                    "and the angiokg command read; set NEO4J_PASSWORD here instead")
             password = secret_loader(env["NEO4J_PASSWORD_SECRET"])
         if password is None:
             raise Neo4jConfigError(

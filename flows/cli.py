@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from flows.secrets import prefect_secret
+
 COMMAND_MODULES = (
     "ingest.validate_cli",
     "ingest.corpus_cli",
@@ -28,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Coronary angiography reports (brat) -> knowledge graph.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # How a command below flows resolves a named secret (NEO4J_PASSWORD_SECRET): only flows
+    # imports Prefect, so it hands the resolver down.
+    parser.set_defaults(secret_loader=prefect_secret)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         try:

@@ -32,6 +32,7 @@ from export.published import RunInfo, published_runs
 from flows import run_names
 from flows.logs import Explained, readable_run_logs
 from flows.parameters import ExportParams, documented_by
+from flows.secrets import prefect_secret
 from flows.state import RunLayout, read_graph_ledger, record_graph_loaded
 
 
@@ -83,7 +84,7 @@ def load_run_into_graph(store: str, layout: RunLayout, key: str, run: RunInfo,
     """
     for attempt, delay in enumerate([*delays, None], start=1):
         try:
-            with open_store(store, layout.graph) as graph:
+            with open_store(store, layout.graph, secret_loader=prefect_secret) as graph:
                 rows = graph.load_run(layout.extract, run)
             record_graph_loaded(layout, key, run.run_id)  # only once the whole run is in
             return rows

@@ -83,6 +83,20 @@ def test_password_can_come_from_a_prefect_secret_block():
     assert s.password == PASSWORD and asked == ["neo4j-password"]
 
 
+def test_a_secret_name_without_a_resolver_says_to_set_the_password():
+    env = {"NEO4J_URI": "bolt://x", "NEO4J_PASSWORD_SECRET": "neo4j-password"}
+    with pytest.raises(Neo4jConfigError, match="set NEO4J_PASSWORD here instead"):
+        Neo4jSettings.from_env(env)
+
+
+def test_the_command_line_hands_export_neo4j_prefects_secret_resolver():
+    from flows.cli import build_parser
+    from flows.secrets import prefect_secret
+
+    args = build_parser().parse_args(["export-neo4j", "data"])
+    assert args.secret_loader is prefect_secret and args.handler.__module__ == "export.export_cli"
+
+
 def test_password_is_not_in_repr_str_or_logs(caplog, monkeypatch):
     env = dict(ENV, NEO4J_URI=f"neo4j://loader:{PASSWORD}@db.example:7687")
     s = Neo4jSettings.from_env(env)
