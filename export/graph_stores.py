@@ -14,13 +14,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from export import graph_model as gm
 from export.published import RunInfo
 
 LADYBUG_DB = "angiokg.lbug"
 
 
 class GraphStore(Protocol):
+    batch_size: int
+
     def load_run(self, root: str | Path, run: RunInfo) -> dict[str, int]: ...
+
+    def report_ids_of_run(self, run_id: str) -> list[str]: ...
+
+    def transaction(self, statements: Any) -> None: ...
 
 
 class GraphStoreError(RuntimeError):
@@ -44,6 +51,11 @@ def store_key(store: str) -> str:
         uri = redact_uri(os.environ.get("NEO4J_URI", ""))
         return f"neo4j:{uri}/{os.environ.get('NEO4J_DATABASE', 'neo4j')}"
     return f"factory:{store}"
+
+
+def dialect_of(store: str) -> str:
+    """The Cypher dialect the store speaks (a `module:factory` store is a LadybugDB one)."""
+    return gm.NEO4J if store == "neo4j" else gm.LADYBUG
 
 
 def graph_path(store: str, graph_dir: Path) -> Path | None:

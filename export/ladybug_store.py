@@ -127,6 +127,11 @@ class LadybugStore:
     def delete_reports(self, report_ids: Sequence[str]) -> None:
         self.transaction(delete_statements(report_ids, self.batch_size))
 
+    def report_ids_of_run(self, run_id: str) -> list[str]:
+        """The reports a load of `run_id` wrote (export.graph_sync: a redone run's)."""
+        return [row[0] for row in self.query(
+            "MATCH (r:Report) WHERE r.run_id = $run RETURN r.id", {"run": run_id}).rows]
+
     @staticmethod
     def _copy(name: str, table: pa.Table) -> list[Statement]:
         if not table.num_rows:

@@ -157,6 +157,16 @@ class Neo4jWriter:
     def delete_reports(self, report_ids: Sequence[str]) -> None:
         self.transaction(delete_statements(report_ids, self.batch_size))
 
+    def report_ids_of_run(self, run_id: str) -> list[str]:
+        """The reports a load of `run_id` wrote (export.graph_sync: a redone run's)."""
+        def work(tx: Any) -> list[str]:
+            result = tx.run("MATCH (r:Report) WHERE r.run_id = $run RETURN r.id AS id",
+                            {"run": run_id})
+            return [record["id"] for record in result]
+
+        with self._driver.session(database=self.database) as session:
+            return session.execute_read(work)
+
     def load_graph(self, graph: Mapping[str, pa.Table]) -> dict[str, int]:
         """Replace the reports in `graph` (tables from `graph_tables`); returns rows per table."""
         counts = merge_load(self, graph, gm.NEO4J)

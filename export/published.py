@@ -8,9 +8,14 @@ published again (its id redone) moves to the end. The leading underscore keeps d
 from taking the file for data.
 
     {"runs": [{"run_id": "...", "run_date": "2026-12-01", "model_version": "...",
-               "publication": 7}, ...]}
+               "publication": 7, "stamp": "9f2c01ab"}, ...]}
 
-`publication` counts publications in this root (never reused), so a later one is always larger.
+`publication` counts publications in this root (never reused), so a later one is always larger;
+`stamp` is random, made with the entry. Together with the run id they name what was published
+(`Publication.publish_id`): a run redone under its id is a new publication with a new
+`publish_id`, so the graph loader (`flows.export_flow`, whose ledger keeps `publish_id`s) loads
+every publication once, a redone run included. The stamp still tells a republication apart if
+this file was deleted and rebuilt, restarting the numbers.
 A root written before this list existed has none: its runs are found from the partition folders,
 oldest first by (date, id), as they were then, leaving out a run whose commit is in progress.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +66,13 @@ class RunInfo:
 class Publication:
     run: RunInfo
     publication: int
+    stamp: str = ""  # random, per entry; "" for an entry written before stamps existed
+
+    @property
+    def publish_id(self) -> str:
+        """This publication of the run, and no other (`run-x#7-9f2c01ab`; a run id has no
+        `#`)."""
+        return f"{self.run.run_id}#{self.publication}" + (f"-{self.stamp}" if self.stamp else "")
 
 
 def publications(root: str | Path) -> list[Publication]:
@@ -70,7 +83,8 @@ def publications(root: str | Path) -> list[Publication]:
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["runs"]
         return [Publication(RunInfo(e["run_id"], dt.date.fromisoformat(e["run_date"]),
-                                    e.get("model_version")), int(e["publication"]))
+                                    e.get("model_version")), int(e["publication"]),
+                            str(e.get("stamp", "")))
                 for e in entries]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a list of published runs ({exc}); it is rebuilt from the "
@@ -84,11 +98,16 @@ def published_runs(root: str | Path) -> list[RunInfo]:
 
 def record_published(root: str | Path, run: RunInfo) -> Publication:
     """Add `run` at the end of the list (moving it there when it was published before)."""
-    kept = [p for p in publications(root) if p.run.run_id != run.run_id]
-    mine = Publication(run, max((p.publication for p in kept), default=0) + 1)
+    earlier = publications(root)
+    kept = [p for p in earlier if p.run.run_id != run.run_id]
+    # The largest of all, the run's own earlier entry included: a redone run that was last
+    # got its old number again, and the current view, stamped with it, was not rewritten.
+    mine = Publication(run, max((p.publication for p in earlier), default=0) + 1,
+                       secrets.token_hex(4))
     write_json_atomic(Path(root) / PUBLISHED_FILE, {"runs": [
         {"run_id": p.run.run_id, "run_date": p.run.run_date.isoformat(),
-         "model_version": p.run.model_version, "publication": p.publication}
+         "model_version": p.run.model_version, "publication": p.publication,
+         **({"stamp": p.stamp} if p.stamp else {})}
         for p in [*kept, mine]]})
     return mine
 

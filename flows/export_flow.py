@@ -1,9 +1,12 @@
 """export_flow: the runs published in Parquet -> the graph store, each run once, in publish order.
 
-A ledger in the run folder (`state/graph_loaded.json`, per store) records each run once its load
-has finished, so a night whose graph load failed is picked up by the next night. Loading a run
-again is harmless: the stores replace a report's findings rather than adding to them, so loading
-in publish order leaves each report's current extraction in the graph (`export.current`).
+A ledger in the run folder (`state/graph_loaded.json`, per store) records each publication once
+its load has finished, so a night whose graph load failed is picked up by the next night. It is
+keyed by what was published (`Publication.publish_id`: the run id and which publication of it),
+not by run id: a run redone under its id (`--run-id`, its partition replaced) is published again
+and loaded again, once. Loading a run again is harmless: the stores replace a report's findings
+rather than adding to them, so loading in publish order leaves each report's current extraction
+in the graph (`export.current`).
 Which store, opening it and the failure message are `export.graph_stores`; this flow is the
 loop with retries and back-off.
 """
@@ -22,18 +25,20 @@ from prefect.states import Failed, State
 from export.graph_stores import (
     GraphStoreError,
     describe_error,
+    dialect_of,
     failure_message,
     graph_path,
     open_store,
     resolve_store,
     store_key,
 )
-from export.published import RunInfo, published_runs
+from export.graph_sync import restore_left_behind
+from export.published import Publication, publications
 from flows import run_names
 from flows.logs import Explained, readable_run_logs
 from flows.parameters import ExportParams, documented_by
 from flows.secrets import prefect_secret
-from flows.state import RunLayout, read_graph_ledger, record_graph_loaded
+from flows.state import RunLayout, loaded_before, read_graph_ledger, record_graph_loaded
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,10 @@ class ExportResult:
 
 
 @task(cache_policy=NO_CACHE)
-def runs_to_load(layout: RunLayout, key: str) -> list[RunInfo]:
+def runs_to_load(layout: RunLayout, key: str) -> list[Publication]:
+    """The publications not in the store yet, in publish order (a redone run's new one too)."""
     loaded = set(read_graph_ledger(layout, key))
-    return [run for run in published_runs(layout.extract) if run.run_id not in loaded]
+    return [p for p in publications(layout.extract) if p.publish_id not in loaded]
 
 
 # Its message says what is intact and what to do: no traceback around it in the run's logs.
@@ -74,19 +80,29 @@ class GraphLoadFailed(Explained, RuntimeError):
 
 
 @task(cache_policy=NO_CACHE)
-def load_run_into_graph(store: str, layout: RunLayout, key: str, run: RunInfo,
+def load_run_into_graph(store: str, layout: RunLayout, key: str, publication: Publication,
                         delays: list[float]) -> dict[str, int]:
-    """One run into the store, tried once and then once after each of `delays` (back-off).
+    """One published run into the store, tried once and then once after each of `delays` (back-off).
 
     The retries are this loop, not Prefect's: each failed try is one WARNING line saying what
     failed and when the next try comes (Prefect logs its retries at INFO with a traceback, and
     its UI shows a list of delays as NaN); the last failure raises GraphLoadFailed.
     """
+    run = publication.run
+    redone = loaded_before(layout, key, run.run_id)
     for attempt, delay in enumerate([*delays, None], start=1):
         try:
             with open_store(store, layout.graph, secret_loader=prefect_secret) as graph:
                 rows = graph.load_run(layout.extract, run)
-            record_graph_loaded(layout, key, run.run_id)  # only once the whole run is in
+                if redone:  # reports its earlier publication had, and this one has not
+                    restored = restore_left_behind(graph, layout.extract, run,
+                                                   dialect_of(store))
+                    if restored:
+                        _run_logger().info(
+                            "run %s was redone: %d report(s) it no longer holds are back on "
+                            "their earlier extraction, %d removed (no run holds them)",
+                            run.run_id, len(restored.reloaded), len(restored.removed))
+            record_graph_loaded(layout, key, publication)  # only once the whole run is in
             return rows
         except Exception as exc:
             if delay is None:
@@ -115,24 +131,25 @@ def export_flow(out: Path, graph: str = "auto", retries: int = 3,
     key = store_key(store)
     pending = runs_to_load(layout, key)
     rows: dict[str, int] = {}
-    for number, run in enumerate(pending):
-        state = load_run_into_graph(store, layout, key, run, params.retry_delays(),
+    for number, publication in enumerate(pending):
+        run = publication.run
+        state = load_run_into_graph(store, layout, key, publication, params.retry_delays(),
                                     return_state=True)
         if not state.is_completed():
             failed = state.result(raise_on_failure=False)
             cause = failed.cause if isinstance(failed, GraphLoadFailed) else failed
             message = failure_message(
-                store, key, run, [r.run_id for r in pending[number:]], params.retries + 1,
+                store, key, run, [p.run.run_id for p in pending[number:]], params.retries + 1,
                 cause if isinstance(cause, BaseException) else None,
                 parquet_root=layout.extract, graph_dir=layout.graph, run_folder=layout.root)
             logger.error(message)
             return Failed(message=message, data=GraphStoreError(message))
         for name, count in state.result().items():
             rows[name] = rows.get(name, 0) + count
-    loaded = tuple(r.run_id for r in pending)
+    loaded = tuple(p.run.run_id for p in pending)
     if loaded:
         print(f"graph {key}: loaded {len(loaded)} new run(s) {list(loaded)}; rows {rows}")
     else:
         print(f"graph {key}: nothing new to load (every published run is in it)")
-    return ExportResult(key, loaded, len(published_runs(layout.extract)) - len(pending), rows,
+    return ExportResult(key, loaded, len(publications(layout.extract)) - len(pending), rows,
                         graph_path(store, layout.graph))

@@ -2,7 +2,7 @@
 
 A run folder (`--out`) is the unit an operator backs up or deletes: outputs for analysts
 (models, Parquet, graph, quarantine, summaries) and, under `state/`, what the next night needs:
-the current-model pointer, the ledger of runs already loaded into the graph, and Prefect's
+the current-model pointer, the ledger of publications already loaded into the graph, and Prefect's
 persisted task results (so a cached ingest or training survives a fresh Prefect database).
 Every file here is written by `ingest.atomic` (fsync'd temp file + rename): a crash never
 leaves half a ledger.
@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from export.published import Publication
 from ingest.atomic import write_json_atomic
 
 
@@ -127,22 +128,36 @@ def _read_ledger(layout: RunLayout) -> dict[str, list[str]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     stores = data.get("stores") if isinstance(data, dict) else None
     if not isinstance(stores, dict):
-        raise ValueError(f"{path}: expected {{\"stores\": {{store: [run ids]}}}}; fix or delete it")
+        raise ValueError(f"{path}: expected {{\"stores\": {{store: [publish ids]}}}}; fix or "
+                         "delete it (export_flow then loads every run again)")
     return {str(k): [str(r) for r in v] for k, v in stores.items()}
 
 
 def read_graph_ledger(layout: RunLayout, store_key: str) -> list[str]:
-    """Run ids whose Parquet partitions are already in this graph store, in load order.
+    """What is already in this graph store: the `Publication.publish_id` of each run's load
+    (`run-x#7-9f2c01ab`: the run and which publication of it), in load order.
 
     Keyed by store (e.g. `ladybug:/path` or `neo4j:bolt://host/db`): switching stores loads
-    everything into the new one.
+    everything into the new one. A ledger written when it held run ids alone lists those: they
+    match no publication, so each such run is loaded once more (harmless: a load replaces its
+    reports' findings, and the loads go in publish order).
     """
     return _read_ledger(layout).get(store_key, [])
 
 
-def record_graph_loaded(layout: RunLayout, store_key: str, run_id: str) -> None:
+def loaded_before(layout: RunLayout, store_key: str, run_id: str) -> bool:
+    """Some publication of `run_id` is in the store already (loading another is a redo)."""
+    return any(e.split("#", 1)[0] == run_id for e in read_graph_ledger(layout, store_key))
+
+
+def record_graph_loaded(layout: RunLayout, store_key: str, publication: Publication) -> None:
+    """`publication` is in the store: it replaces the run's earlier entry (an earlier
+    publication of the same run id, or a run-id-only entry), so the ledger holds one per run."""
     ledger = _read_ledger(layout)
-    loaded = ledger.setdefault(store_key, [])
-    if run_id not in loaded:
-        loaded.append(run_id)
+    run_id = publication.run.run_id
+    earlier = ledger.get(store_key, [])
+    kept = [e for e in earlier if e.split("#", 1)[0] != run_id]
+    loaded = [*kept, publication.publish_id]
+    if loaded != earlier:
+        ledger[store_key] = loaded
         write_json_atomic(layout.graph_ledger_file, {"stores": ledger})

@@ -31,7 +31,7 @@ from graph_faults import (
 from processes import sigkill_when
 
 from export.graph_stores import LADYBUG_DB, GraphStoreError, store_key
-from export.published import published_runs
+from export.published import publications, published_runs
 from flows.export_flow import export_flow
 from flows.parameters import ExportParams
 from flows.state import RunLayout, read_graph_ledger
@@ -78,7 +78,8 @@ def _then_the_next_run_loads_what_was_missed(layout: RunLayout, missed: tuple[st
     result = export_flow(**_params(layout, retries=0).arguments())
     assert result.loaded == missed
     runs = published_runs(layout.extract)
-    assert read_graph_ledger(layout, store_key(FAULTY)) == [r.run_id for r in runs]
+    assert read_graph_ledger(layout, store_key(FAULTY)) == [
+        p.publish_id for p in publications(layout.extract)]
     want = clean_load(layout.extract, runs, tmp_path / "clean.lbug")
     assert graph_contents(layout.graph / LADYBUG_DB) == want
     assert_graph_holds_every_row(want, layout.extract)
@@ -145,7 +146,8 @@ def test_store_failing_midway_through_a_run_fails_the_flow_and_the_next_run_relo
     assert len(attempts(layout, "load", "run-b")) == 2
     assert len(attempts(layout, "load", "run-a")) == 1
     assert _files(layout.extract) == parquet
-    assert read_graph_ledger(layout, store_key(FAULTY)) == ["run-a"]
+    assert read_graph_ledger(layout, store_key(FAULTY)) == [
+        publications(layout.extract)[0].publish_id]  # run-a's
     # It stopped midway, in the run's one transaction: nothing of run-b is in the graph (it
     # used to be half there, its Mentions without their MENTIONS edges), run-a is intact.
     half = graph_contents(layout.graph / LADYBUG_DB)
@@ -174,12 +176,12 @@ _LOAD_EVERY_RUN = """
 import sys
 from pathlib import Path
 from export.graph_stores import store_key
-from export.published import published_runs
+from export.published import publications
 from flows.export_flow import load_run_into_graph
 from flows.state import RunLayout
 layout, store = RunLayout(Path(sys.argv[1])), sys.argv[2]
-for run in published_runs(layout.extract):
-    load_run_into_graph.fn(store, layout, store_key(store), run, [])
+for publication in publications(layout.extract):
+    load_run_into_graph.fn(store, layout, store_key(store), publication, [])
 """
 
 
@@ -193,7 +195,8 @@ def test_sigkill_in_the_middle_of_a_graph_load_loses_and_duplicates_nothing(tmp_
     sigkill_when(proc, (layout.root / "graph-hanging").exists, timeout_s=120,
                  what="the load reached its midway point")
     # run-a was in before the kill; run-b was cut off halfway and is not in the ledger.
-    assert read_graph_ledger(layout, store_key(FAULTY)) == ["run-a"]
+    assert read_graph_ledger(layout, store_key(FAULTY)) == [
+        publications(layout.extract)[0].publish_id]  # run-a's
 
     _then_the_next_run_loads_what_was_missed(layout, ("run-b",), tmp_path)
 

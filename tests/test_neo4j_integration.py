@@ -148,3 +148,12 @@ def test_a_load_logs_no_informational_notifications(writer, caplog):
     chatter = [r for r in caplog.records
                if r.name == "neo4j.notifications" and r.levelno <= logging.INFO]
     assert not chatter, chatter[:3]
+
+
+def test_the_reports_of_a_run_are_read_back_for_a_redone_run(writer):
+    # export.graph_sync asks which reports a run's earlier load wrote (a redone run's).
+    w, _driver, _database = writer
+    w.load_documents([lad_doc(IDS[0]), coordination_doc(IDS[1])], load_schema(),
+                     ps.RunInfo("itest-redo", RUN_DATE, "m"))
+    assert {IDS[0], IDS[1]} <= set(w.report_ids_of_run("itest-redo"))
+    assert IDS[0] not in w.report_ids_of_run("itest-other")
