@@ -173,8 +173,18 @@ def _errors_on_one_line(parser: argparse.ArgumentParser, prog: str) -> None:
 def cmd_load_graph(args: argparse.Namespace) -> int:
     from export.ladybug_store import LadybugStore
 
-    run = _run(Path(args.data), args.run_id)
-    with LadybugStore(args.db, batch_size=args.batch_size) as store:
+    try:
+        run = _run(Path(args.data), args.run_id)
+    except (FileNotFoundError, ValueError) as exc:  # no such run, no run, a bad _published
+        raise SystemExit(f"angiokg load-graph: {_one_line(exc)}; give the --out folder of "
+                         "`angiokg extract` (and a --run-id it published)") from None
+    try:
+        store = LadybugStore(args.db, batch_size=args.batch_size)
+    except RuntimeError as exc:  # a file or folder that is no LadybugDB graph
+        raise SystemExit(f"angiokg load-graph: --db {args.db}: not a LadybugDB graph "
+                         f"({_one_line(exc)}); give a new path or the file load-graph wrote"
+                         ) from None
+    with store:
         counts = store.load_run(args.data, run)
     print(f"run {run.run_id} loaded into {args.db}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -17,10 +17,49 @@ from pipeline.manifest import ManifestError
 log = logging.getLogger(__name__)
 
 
+def positive(value: str) -> int:
+    """A count of at least 1 (a batch size of 0 failed every report, one at a time)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def run_id_arg(value: str) -> str:
+    """A run id that can name a folder, checked before the lock is taken or a model loaded."""
+    from export.published import check_name
+
+    try:
+        check_name("run id", value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def device_arg(value: str) -> str:
+    """A torch device this machine has (torch is imported only when --device is given)."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a torch device; give cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: this machine has no CUDA GPU that torch can use; leave --device out "
+            "(or give cpu) to run on the CPU")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    p.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH_SIZE,
                    help="sentences per model batch")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--device", default=None, type=device_arg,
+                   help="torch device (default: cuda if available)")
     p.add_argument("--wait", action="store_true",
                    help="when another run is writing the output folder, wait for it to finish "
                         "(default: refuse, naming it)")
@@ -40,12 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model_dir", metavar="MODEL_DIR", help="trained model directory")
     p.add_argument("archive", metavar="ARCHIVE", help="folder, .zip, .tar.gz, .parquet or .csv")
     p.add_argument("--out", required=True, help="output folder for the datasets")
-    p.add_argument("--run-id", default=None,
+    p.add_argument("--run-id", default=None, type=run_id_arg,
                    help="name of this run's partition (default: run-<UTC time>-<random>); give "
                         "the same id to resume an interrupted run")
-    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_REPORTS,
+    p.add_argument("--shard-size", type=positive, default=DEFAULT_SHARD_REPORTS,
                    help="reports per output shard (the unit written and resumed)")
-    p.add_argument("--max-report-bytes", type=int, default=DEFAULT_MAX_BYTES,
+    p.add_argument("--max-report-bytes", type=positive, default=DEFAULT_MAX_BYTES,
                    help="refuse reports larger than this (zip bomb guard)")
     _common(p)
     p.set_defaults(handler=run_extract)
@@ -84,7 +123,7 @@ def register_select(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model_dir", metavar="MODEL_DIR", help="trained model directory")
     p.add_argument("archive", metavar="ARCHIVE",
                    help="unannotated reports: folder, .zip, .tar.gz, .parquet or .csv")
-    p.add_argument("--n", type=int, required=True, help="how many reports to queue")
+    p.add_argument("--n", type=positive, required=True, help="how many reports to queue")
     p.add_argument("--out", required=True, help="new (or empty) folder for the queue")
     p.add_argument("--exclude", metavar="ANNOTATED_DIR",
                    help="annotated corpus: its reports, and reports nearly identical to them, "

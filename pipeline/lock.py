@@ -84,7 +84,11 @@ def output_lock(folder: str | Path, *, wait: bool, command: str | None = None,
     """Hold `folder`'s lock for the block. Held by someone else: with `wait`, say so once and
     wait for it; without, raise `OutputLocked` naming the holder."""
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputLocked(f"{out}: cannot create the output folder ({exc.strerror or exc}); "
+                           "give a folder you may write to") from exc
     path = out / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

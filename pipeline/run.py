@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from export.published import RunInfo
+from export.published import RunInfo, check_name
 from extraction.shard import DocumentExtractor, extract_reports
 from ingest.archive import ArchiveReport, ReportRef, iter_reports, random_access, read_reports
 from pipeline.defaults import (
@@ -99,6 +99,9 @@ class RunPlan:
     shards: tuple[ShardRefs, ...]
     skipped: tuple[str, ...]  # ids already done: counted, not extracted
     resumed_shards: int = 0  # staged by an earlier attempt of this run
+    # Done before and still unreadable (a FIFO, an empty or UTF-16 file, ...): not extracted
+    # again, but counted as quarantined, with their reasons, not as done.
+    quarantined_before: tuple[str, ...] = ()
 
     @property
     def nothing_new(self) -> bool:
@@ -136,6 +139,8 @@ def plan(archive: str | Path, sink: Sink, model_version: str,
     source = Path(archive).absolute()
     in_place = random_access(source)
     given = run_id or settings.run_id
+    if given is not None:
+        check_name("run_id", given)  # before the manifest records it
     began = sink.begin(given or new_run_id(), model_version, fresh=given is None)
     run = began.run
     with failing_cleanly(RunTarget(run, source, sink, settings)):
@@ -147,6 +152,7 @@ def _plan_shards(source: Path, in_place: bool, sink: Sink, run: RunInfo, model_v
                  settings: RunSettings, resumed_shards: int) -> RunPlan:
     shards: list[ShardRefs] = []
     skipped: list[str] = []
+    quarantined_before: list[str] = []
     refs: list[ReportRef] = []
     texts: list[ArchiveReport] = []  # only when spooling: one shard's worth
     chars = 0
@@ -164,7 +170,10 @@ def _plan_shards(source: Path, in_place: bool, sink: Sink, run: RunInfo, model_v
     with sink.already_done(run) as done:
         for report in reports:
             if done(report):
-                skipped.append(report.report_id)
+                if report.ref.problem is None:
+                    skipped.append(report.report_id)
+                else:
+                    quarantined_before.append(f"quarantined: {report.ref.problem} (as before)")
                 continue
             ref = report.ref
             refs.append(ref)
@@ -179,7 +188,8 @@ def _plan_shards(source: Path, in_place: bool, sink: Sink, run: RunInfo, model_v
     target = RunTarget(run, source, sink, settings)
     log.info("run %s: %d shards to extract, %d reports already done", run.run_id, len(shards),
              len(skipped))
-    return RunPlan(target, tuple(shards), tuple(skipped), resumed_shards)
+    return RunPlan(target, tuple(shards), tuple(skipped), resumed_shards,
+                   tuple(quarantined_before))
 
 
 def extract_shard(target: RunTarget, shard: ShardRefs, extractor: DocumentExtractor
@@ -203,7 +213,8 @@ def publish(plan: RunPlan, results: Sequence[ShardResult]) -> RunSummary:
                             archive=str(target.archive),
                             run_date=target.run.run_date.isoformat(),
                             skipped=len(plan.skipped), results=results,
-                            published=not plan.nothing_new)
+                            published=not plan.nothing_new,
+                            quarantined_before=plan.quarantined_before)
     if summary.published:
         target.sink.publish(target.run, summary)
     else:

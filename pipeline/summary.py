@@ -9,7 +9,7 @@ written before a field existed (it is then its default) and ignores keys it does
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -120,12 +120,17 @@ class RunSummary:
 
     @classmethod
     def of(cls, *, run_id: str, model_version: str, archive: str, run_date: str | None,
-           skipped: int, results: Iterable[ShardResult], published: bool) -> RunSummary:
+           skipped: int, results: Iterable[ShardResult], published: bool,
+           quarantined_before: Sequence[str] = ()) -> RunSummary:
+        """`quarantined_before`: the reasons of inputs quarantined by an earlier run and
+        unreadable still (not read again, counted as quarantined)."""
         ordered = sorted(results, key=lambda r: r.index)
         sums = {f.name: sum(getattr(r, f.name) for r in ordered)
                 for f in fields(ShardResult) if f.type in ("int", int) and f.name != "index"}
-        problems = tuple(p for r in ordered for p in r.problems)[:MAX_PROBLEMS]
-        reports = sum(r.reports for r in ordered)
+        sums["quarantined"] += len(quarantined_before)
+        problems = (*quarantined_before, *(p for r in ordered for p in r.problems))
+        problems = problems[:MAX_PROBLEMS]
+        reports = sum(r.reports for r in ordered) + len(quarantined_before)
         shards = sum(1 for r in ordered if r.reports)
         unmapped = _counted(u for r in ordered for u in r.unmapped_spellings)
         unknown: Counter[str] = Counter()

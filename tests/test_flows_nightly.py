@@ -54,8 +54,9 @@ def test_nightly_twice_extracts_nothing_new_and_duplicates_nothing(tmp_path):
     second = second_state.result()
     assert not second.retrained and second.retrain_reason == "the annotated corpus is unchanged"
     assert second.summary.inputs == 8 and second.summary.extracted == 0
-    # Every input is accounted for again, as already done (the empty one included).
-    assert second.summary.skipped == 8 and second.summary.processed == 8
+    # Every input is accounted for again: as already done, the empty one as still quarantined.
+    assert second.summary.skipped == 7 and second.summary.processed == 7
+    assert second.summary.quarantined == 1
     assert _rows(params.out, "entities") == entities
     assert _graph_reports(params.out) == graph_before
     # A night with nothing new publishes no (empty) run: only the first is there to load.
@@ -115,7 +116,7 @@ def test_no_gpu_worker_fails_the_night_after_extracting_with_the_current_model(
     assert night.summary.extracted == 2 and night.export.loaded == (night.summary.run_id,)
     summary = _night_artifact(state.state_details.flow_run_id)
     assert summary.startswith("# nightly-") and "**Failed**" in summary
-    assert f"work pool {pool}" in summary and "| 10 | 10 | 2 | 8 | 0 | 0 |" in summary
+    assert f"work pool {pool}" in summary and "| 10 | 9 | 2 | 7 | 1 | 0 |" in summary
 
 
 def test_no_gpu_worker_trains_on_the_cpu_worker_when_the_parameter_says_so(

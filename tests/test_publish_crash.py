@@ -107,7 +107,8 @@ def test_a_kill_at_any_moment_then_a_plain_rerun_loses_and_duplicates_nothing(
 
     # and the night after finds nothing new: no run published, nothing added
     third = run(archive, ParquetSink(out), FakeExtractor(), RunSettings(shard_reports=3))
-    assert not third.published and third.skipped == REPORTS + 1
+    assert not third.published and third.skipped == REPORTS
+    assert third.quarantined == 1  # the unreadable one, still quarantined (not "done")
     assert len(read_dataset(out, "reports")) == REPORTS + 1
 
 

@@ -69,8 +69,13 @@ def test_rerun_with_the_same_model_extracts_nothing_and_duplicates_nothing(tmp_p
     _run(archive, out)
     extractor = FakeExtractor()
     again = _run(archive, out, extractor, run_id="run-b")
-    # the failed report is tried again (its failure may have been transient); nothing else
-    assert (again.skipped, again.extracted, again.failed) == (9, 0, 1)
+    # the failed report is tried again (its failure may have been transient); nothing else.
+    # The two unreadable ones are not read again, but are counted (and listed) as quarantined,
+    # not as done: the operator still has to fix them.
+    assert (again.skipped, again.quarantined, again.extracted, again.failed) == (7, 2, 0, 1)
+    assert sorted(p.split(":")[0] for p in again.problems) == [
+        "failed", "quarantined", "quarantined"]
+    assert all(p.endswith("(as before)") for p in again.problems if p.startswith("quarantined"))
     assert extractor.calls == 2  # tried in its batch, then alone; no other report
     assert again.processed + again.quarantined + again.failed == again.inputs == 10
     ok = _rows(out).query("status == 'ok'")
@@ -131,7 +136,9 @@ def test_a_run_interrupted_midway_resumes_without_loss_or_duplicates(tmp_path, c
     extractor = FakeExtractor()
     summary = run(archive, ParquetSink(out), extractor,
                   RunSettings(run_id="run-a", shard_reports=3))
-    assert summary.inputs == 10 and summary.skipped == 3 * crash_after
+    # the staged shards' reports are not extracted again: done, or (unreadable) quarantined
+    before = [p for p in summary.problems if p.endswith("(as before)")]
+    assert summary.inputs == 10 and summary.skipped + len(before) == 3 * crash_after
     reports = _rows(out)
     assert len(reports) == 10 and reports["report_id"].is_unique
     entities = _rows(out, "entities")
