@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
@@ -140,14 +139,13 @@ def register_select(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_select(args: argparse.Namespace) -> int:
-    from extraction.predict import Extractor
     from pipeline.run import RunFailed
     from pipeline.select import select_to_folder
     from pipeline.select_queue import QUEUE_CSV
 
     try:
         selection = select_to_folder(
-            lambda: Extractor.load(args.model_dir, device=args.device), args.archive, args.out,
+            model_loader(args.model_dir, args.device), args.archive, args.out,
             args.n, wait=args.wait, note_below=args.note_below, exclude=args.exclude,
             strategy=args.strategy, seed=args.seed, threshold=args.near_duplicate,
             batch_size=args.batch_size)
@@ -167,13 +165,23 @@ def note_below_arg(parser: argparse.ArgumentParser) -> None:
                         "0 writes none)")
 
 
+def model_loader(model_dir: str, device: str | None):
+    """What `run` calls once the output folder's lock is held: a refused run imports no
+    torch (most of its start on a busy machine) and loads no model."""
+    def load():
+        from extraction.predict import Extractor
+
+        return Extractor.load(model_dir, device=device)
+
+    return load
+
+
 def _fail(command: str, exc: Exception) -> int:
     print(f"angiokg {command}: {exc}", file=sys.stderr)  # one line, no traceback
     return 2
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from extraction.predict import Extractor  # torch is loaded only when a model is used
     from pipeline.run import RunFailed, RunSettings, run
     from pipeline.sinks import ParquetSink
 
@@ -183,8 +191,7 @@ def run_extract(args: argparse.Namespace) -> int:
     try:
         # The loader, not the model: `run` loads it once the output folder's lock is held.
         summary = run(args.archive, ParquetSink(Path(args.out).absolute()),
-                      functools.partial(Extractor.load, args.model_dir, device=args.device),
-                      settings)
+                      model_loader(args.model_dir, args.device), settings)
     except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("extract", exc)
     print(summary.format())
@@ -193,15 +200,13 @@ def run_extract(args: argparse.Namespace) -> int:
 
 
 def run_preannotate(args: argparse.Namespace) -> int:
-    from extraction.predict import Extractor
     from pipeline.preannotate import preannotate
     from pipeline.run import RunFailed
 
     try:
-        load = functools.partial(Extractor.load, args.model_dir, device=args.device)
-        summary = preannotate(load, args.in_dir, args.out_dir, batch_size=args.batch_size,
-                              force=args.force, wait_for_lock=args.wait,
-                              note_below=args.note_below)
+        summary = preannotate(model_loader(args.model_dir, args.device), args.in_dir,
+                              args.out_dir, batch_size=args.batch_size, force=args.force,
+                              wait_for_lock=args.wait, note_below=args.note_below)
     except (ArchiveError, OutputLocked, RunFailed, ManifestError, OSError, ValueError) as exc:
         return _fail("preannotate", exc)
     print(summary.format())

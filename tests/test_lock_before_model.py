@@ -98,6 +98,25 @@ def test_a_waiting_run_loads_its_model_only_once_the_lock_is_free(tmp_path, load
     assert loads == [str(tmp_path / "model")]  # loaded once, after
 
 
+_EXTRACT = """
+import sys
+from flows.cli import main
+code = main(sys.argv[1:])
+print("torch imported" if "torch" in sys.modules else "no torch")
+sys.exit(code)
+"""
+
+
+def test_a_refused_extract_imports_no_torch(tmp_path):
+    archive, out = _archive(tmp_path), tmp_path / "out"
+    with output_lock(out, wait=False, command="holder"):
+        refused = subprocess.run(
+            [sys.executable, "-c", _EXTRACT, "extract", str(tmp_path / "model"), str(archive),
+             "--out", str(out)], capture_output=True, text=True, cwd=TESTS.parent, timeout=300)
+    assert refused.returncode == 2 and "holder (pid" in refused.stderr, refused.stderr
+    assert "no torch" in refused.stdout  # most of a refused run's start on a busy machine
+
+
 _NIGHTLY = """
 import sys
 from flows.cli import main
