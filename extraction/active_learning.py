@@ -302,28 +302,40 @@ def render_markdown(result: SimulationResult) -> str:
     return "\n".join(head + lines) + "\n"
 
 
-def plot(result: SimulationResult, png: Path) -> Path:
+def _new_plot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
-    for arm in result.arms:
-        points = sorted((r.reports, 100 * r.rc_f1) for r in result.rounds if r.arm == arm)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                linestyle="--" if arm == RANDOM else "-",
-                label=f"{arm} (= learning curve)" if arm == RANDOM else arm)
-    ax.axhline(100 * result.target_f1, color="grey", linewidth=0.8, linestyle=":")
+    return plt.subplots(figsize=(6.5, 4), dpi=100)
+
+
+def _save_plot(fig, ax, target_f1: float, title: str, png: Path) -> Path:
+    """The simulation plots' common frame: random's whole-budget target, axes, legend; saved."""
+    import matplotlib.pyplot as plt
+
+    ax.axhline(target_f1, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("labelled reports")
     ax.set_ylabel("test RC F1 on predicted entities (%)")
-    ax.set_title("active learning vs random (same start, same encoder)")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)
     plt.close(fig)
     return png
+
+
+def plot(result: SimulationResult, png: Path) -> Path:
+    fig, ax = _new_plot()
+    for arm in result.arms:
+        points = sorted((r.reports, 100 * r.rc_f1) for r in result.rounds if r.arm == arm)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                linestyle="--" if arm == RANDOM else "-",
+                label=f"{arm} (= learning curve)" if arm == RANDOM else arm)
+    return _save_plot(fig, ax, 100 * result.target_f1,
+                      "active learning vs random (same start, same encoder)", png)
 
 
 def write_outputs(result: SimulationResult, out_dir: str | Path) -> str:
@@ -476,12 +488,7 @@ def render_seeds_markdown(result: SeedsResult) -> str:
 
 
 def plot_seeds(result: SeedsResult, png: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
+    fig, ax = _new_plot()
     for arm in result.runs[0].arms:
         points = sorted((p for p in result.points if p.arm == arm), key=lambda p: p.reports)
         x = [p.reports for p in points]
@@ -490,17 +497,9 @@ def plot_seeds(result: SeedsResult, png: Path) -> Path:
                         label=f"{arm} (= learning curve)" if arm == RANDOM else arm)
         ax.fill_between(x, [100 * min(p.rc_f1) for p in points],
                         [100 * max(p.rc_f1) for p in points], color=line.get_color(), alpha=0.15)
-    ax.axhline(100 * statistics.fmean(result.targets), color="grey", linewidth=0.8,
-               linestyle=":")
-    ax.set_xlabel("labelled reports")
-    ax.set_ylabel("test RC F1 on predicted entities (%)")
-    ax.set_title(f"active learning vs random: mean, min–max over {len(result.seeds)} seeds")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png)
-    plt.close(fig)
-    return png
+    return _save_plot(fig, ax, 100 * statistics.fmean(result.targets),
+                      f"active learning vs random: mean, min–max over {len(result.seeds)} seeds",
+                      png)
 
 
 def write_seeds_outputs(result: SeedsResult, out_dir: str | Path) -> str:

@@ -49,7 +49,7 @@ from pipeline.defaults import DEFAULT_BATCH_SIZE
 from pipeline.lock import output_lock
 from pipeline.run import RunSettings, new_run_id, run_locked
 from pipeline.select_queue import check_queue_folder, write_queue
-from pipeline.sinks import Began, StagedShard
+from pipeline.sinks import Began, StagedShard, folder_spool, output_inside_archive
 from pipeline.summary import RunSummary
 
 
@@ -81,11 +81,10 @@ class SelectSink:
         yield skip
 
     def skip_folder(self, archive: Path) -> Path | None:
-        out, source = self.out.resolve(), archive.resolve()
-        return out if source.is_dir() and out.is_relative_to(source) else None
+        return output_inside_archive(self.out, archive)
 
     def scratch(self, run: RunInfo) -> Path:
-        return self.out / f".angiokg-spool-{run.run_id}"
+        return folder_spool(self.out, run.run_id)
 
     def write_shard(self, run: RunInfo, shard: StagedShard, schema: Schema) -> None:
         summary = self.summary

@@ -230,6 +230,19 @@ def prepare_run(out: Path, manifest: Manifest, run: RunInfo, record: RunRecord) 
 # --- brat ----------------------------------------------------------------------------------
 
 
+def output_inside_archive(out: Path, archive: Path) -> Path | None:
+    """A brat folder written inside the folder archive it reads: the folder the plan must skip
+    (its own output is not input), else None."""
+    out, source = out.resolve(), archive.resolve()
+    return out if source.is_dir() and out.is_relative_to(source) else None
+
+
+def folder_spool(out: Path, run_id: str) -> Path:
+    """The scratch folder of a run writing a brat folder: tar.gz/CSV members spooled there
+    live until the run ends."""
+    return out / f".angiokg-spool-{run_id}"
+
+
 @dataclass(frozen=True)
 class BratSink:
     """Pre-annotations as brat pairs in `out`. A report whose `.ann` is already there is kept
@@ -252,11 +265,10 @@ class BratSink:
         yield annotated
 
     def skip_folder(self, archive: Path) -> Path | None:
-        out, source = self.out.resolve(), archive.resolve()
-        return out if source.is_dir() and out.is_relative_to(source) else None
+        return output_inside_archive(self.out, archive)
 
     def scratch(self, run: RunInfo) -> Path:
-        return self.out / f".angiokg-spool-{run.run_id}"
+        return folder_spool(self.out, run.run_id)
 
     def write_shard(self, run: RunInfo, shard: StagedShard, schema: Schema) -> None:
         # OUT is a brat collection: annotation.conf, visual.conf, tools.conf (ingest)
