@@ -88,10 +88,10 @@ def pairs_of(text: str) -> int:
     return math.ceil(length / 2) * (length // 2)
 
 
-def hand_set_model(p_relation: float) -> tuple[FocusedAttentionModel, CharTokenizer]:
-    """Emissions and logits that ignore the input: every character is tagged S-Degree,
-    S-BodyPart, S-Degree, ... with certainty, and every Degree-BodyPart pair gets
-    p(Modifier) = p_relation among the labels the schema allows it (NoRelation, Modifier)."""
+def tiny_model_with_zeroed_crf(texts, schema) -> tuple[FocusedAttentionModel, CharTokenizer]:
+    """A tiny untrained model (16 hidden, 2 layers, K=1, seed 0) whose vocabulary is the
+    characters of `texts` and whose CRF transitions are all zero: the hand-set models of the
+    tests start here and set the emissions, transitions and RC logits they need."""
     import torch
 
     from extraction.bert_factory import BertSize, new_bert
@@ -100,15 +100,30 @@ def hand_set_model(p_relation: float) -> tuple[FocusedAttentionModel, CharTokeni
     from extraction.tokenizer import SPECIAL_TOKENS, CharTokenizer
     from ingest.bieos import tag_set
 
-    schema = load_schema()
-    chars = sorted({c for text in REPORTS.values() for c in text})
+    chars = sorted({c for text in texts for c in text})
     tokenizer = CharTokenizer((*SPECIAL_TOKENS, *chars))
-    tags = tag_set(schema.entity_types)
     size = BertSize(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                     intermediate_size=32, max_position_embeddings=64)
     torch.manual_seed(0)
-    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 1), tags,
-                                  schema.relation_labels, dropout=0.0)
+    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 1),
+                                  tag_set(schema.entity_types), schema.relation_labels,
+                                  dropout=0.0)
+    with torch.no_grad():
+        crf = model.ner_head.crf.parametrizations
+        for name in ("start_transitions", "transitions", "end_transitions"):
+            getattr(crf, name).original.zero_()
+    return model, tokenizer
+
+
+def hand_set_model(p_relation: float) -> tuple[FocusedAttentionModel, CharTokenizer]:
+    """Emissions and logits that ignore the input: every character is tagged S-Degree,
+    S-BodyPart, S-Degree, ... with certainty, and every Degree-BodyPart pair gets
+    p(Modifier) = p_relation among the labels the schema allows it (NoRelation, Modifier)."""
+    import torch
+
+    schema = load_schema()
+    model, tokenizer = tiny_model_with_zeroed_crf(REPORTS.values(), schema)
+    tags = model.tags
     degree, vessel = tags.index("S-Degree"), tags.index("S-BodyPart")
     labels = schema.relation_labels
     with torch.no_grad():
@@ -116,8 +131,6 @@ def hand_set_model(p_relation: float) -> tuple[FocusedAttentionModel, CharTokeni
         model.ner_head.emit.bias.fill_(-20.0)
         model.ner_head.emit.bias[[degree, vessel]] = 20.0
         crf = model.ner_head.crf.parametrizations
-        for name in ("start_transitions", "transitions", "end_transitions"):
-            getattr(crf, name).original.zero_()
         crf.start_transitions.original[degree] = 20.0
         crf.transitions.original[degree, vessel] = crf.transitions.original[vessel, degree] = 20.0
         out = model.rc_head.out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from extraction_fakes import tiny_model_with_zeroed_crf
 
 from extraction.bert_factory import BertSize, new_bert
 from extraction.model import FocusedAttentionModel
@@ -21,22 +22,14 @@ def _model_tagging_degree_and_vessel_alternately(schema) -> tuple[FocusedAttenti
     """A tiny untrained model set by hand so that its CRF tags the characters S-Degree,
     S-BodyPart, S-Degree, ... and its RC head calls every allowed pair Modifier: a sentence
     then has many entities and many pairs to classify."""
-    tokenizer = CharTokenizer((*SPECIAL_TOKENS, *sorted(set(TEXT))))
-    tags = tag_set(schema.entity_types)
-    size = BertSize(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                    intermediate_size=32, max_position_embeddings=64)
-    torch.manual_seed(0)
-    model = FocusedAttentionModel(StrEncoder(new_bert(len(tokenizer), size), 1), tags,
-                                  schema.relation_labels, dropout=0.0)
-    degree, vessel = tags.index("S-Degree"), tags.index("S-BodyPart")
+    model, tokenizer = tiny_model_with_zeroed_crf([TEXT], schema)
+    degree, vessel = model.tags.index("S-Degree"), model.tags.index("S-BodyPart")
     with torch.no_grad():
         emit = model.ner_head.emit
         emit.weight.zero_()
         emit.bias.fill_(-5.0)
         emit.bias[[degree, vessel]] = 5.0
         crf = model.ner_head.crf.parametrizations
-        for name in ("start_transitions", "transitions", "end_transitions"):
-            getattr(crf, name).original.zero_()
         crf.transitions.original[degree, vessel] = crf.transitions.original[vessel, degree] = 1.0
         out = model.rc_head.out
         out.weight.zero_()
