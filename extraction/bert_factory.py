@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from transformers import BertConfig, BertModel
+from transformers.utils import logging as hf_logging
 
 
 class CheckpointError(ValueError):
@@ -45,6 +46,19 @@ def load_bert(directory: str | Path) -> BertModel:
             "(e.g. a downloaded bert-base-chinese, or `angiokg pretrain --out`)"
         )
     return BertModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+
+
+def save_bert(bert: BertModel, directory: str | Path) -> None:
+    """`save_pretrained` without transformers' "Writing model shards" bar: the bar goes to stderr
+    whatever it is, so a training whose stderr is a log file or a Prefect log got a line of
+    carriage-return frames per save; our own logging already says what is saved where."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        bert.save_pretrained(str(directory))
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def pick_device(name: str | None = None):

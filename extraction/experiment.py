@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from extraction.bert_factory import save_bert
 from extraction.choices import RC_MASKS
 from extraction.evaluate import EvaluationReport, evaluate_extractor
 from extraction.predict import Extractor
@@ -243,7 +244,7 @@ def build_shared_encoder(
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".encoder-work-") as work:
         bert, tokenizer, _ = prepare_encoder(config, train_texts, Path(work), None)
         with atomic_directory(target) as building:
-            bert.save_pretrained(str(building))
+            save_bert(bert, building)
             tokenizer.save(building)
     return target, time.monotonic() - began
 

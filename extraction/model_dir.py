@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from extraction.bert_factory import load_bert
+from extraction.bert_factory import load_bert, save_bert
 from extraction.model import FocusedAttentionModel
 from extraction.str_encoder import StrEncoder
 from extraction.temperature import CALIBRATION, Temperatures
@@ -81,7 +81,7 @@ def save_model_dir(
     """Write the directory (to a sibling temp dir first, then swapped in); return model_version."""
     target = Path(out_dir)
     with atomic_directory(target) as tmp:
-        model.encoder.bert.save_pretrained(str(tmp / ENCODER))
+        save_bert(model.encoder.bert, tmp / ENCODER)
         tokenizer.save(tmp / ENCODER)
         torch.save({"ner_head": model.ner_head.state_dict(),
                     "rc_head": model.rc_head.state_dict()}, tmp / HEADS)

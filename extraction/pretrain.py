@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 
-from extraction.bert_factory import BertSize, pick_device, small_bert_config
+from extraction.bert_factory import BertSize, pick_device, save_bert, small_bert_config
 from extraction.tokenizer import CharTokenizer
 from ingest.atomic import atomic_directory
 from ingest.examples import DEFAULT_MAX_CHARS
@@ -152,7 +152,7 @@ def pretrain_mlm(
     bar.close()
     target = Path(out_dir)
     with atomic_directory(target) as building:
-        model.bert.save_pretrained(str(building))
+        save_bert(model.bert, building)
         tokenizer.save(building)
     seconds = time.monotonic() - began
     logger.info("pre-trained %d steps in %.1fs, last MLM loss %.3f", step, seconds, loss_value)
