@@ -26,21 +26,25 @@ import torch
 
 from extraction.bert_factory import load_bert, save_bert
 from extraction.model import FocusedAttentionModel
+from extraction.model_layout import (
+    CONFIG,
+    ENCODER,
+    HEADS,
+    LABELS,
+    METRICS,
+    SCHEMA,
+    SCHEMA_HASH,
+    VERSION,
+    ModelDirError,
+    check_model_files,
+    missing_file_error,
+)
 from extraction.str_encoder import StrEncoder
 from extraction.temperature import CALIBRATION, Temperatures
 from extraction.tokenizer import CharTokenizer
 from extraction.train_config import TrainConfig
 from ingest.atomic import atomic_directory
 from ingest.schema import Schema, parse_schema
-
-ENCODER, HEADS, LABELS = "encoder", "heads.pt", "labels.json"
-SCHEMA, SCHEMA_HASH, CONFIG, METRICS, VERSION = (
-    "schema.conf", "schema.sha256", "train_config.json", "metrics.json", "model_version"
-)
-
-
-class ModelDirError(ValueError):
-    """A model directory is incomplete or does not fit the schema in use."""
 
 
 class SchemaMismatch(ModelDirError):
@@ -102,15 +106,13 @@ def save_model_dir(
 
 def _read(path: Path) -> str:
     if not path.is_file():
-        raise ModelDirError(f"{path}: missing; a model directory is written by `angiokg train`")
+        raise missing_file_error(path)
     return path.read_text(encoding="utf-8")
 
 
 def load_model_dir(path: str | Path, schema: Schema | None = None) -> LoadedModel:
     """Load a model directory; with `schema`, refuse one trained for another schema."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ModelDirError(f"{root}: no such model directory")
+    root = check_model_files(path)
     saved_hash = _read(root / SCHEMA_HASH).strip()
     if schema is not None and schema.sha256 != saved_hash:
         raise SchemaMismatch(

@@ -167,7 +167,12 @@ def note_below_arg(parser: argparse.ArgumentParser) -> None:
 
 def model_loader(model_dir: str, device: str | None):
     """What `run` calls once the output folder's lock is held: a refused run imports no
-    torch (most of its start on a busy machine) and loads no model."""
+    torch (most of its start on a busy machine) and loads no model. The directory's files are
+    checked now, before the lock: a wrong path creates no output folder."""
+    from extraction.model_layout import check_model_files
+
+    check_model_files(model_dir)
+
     def load():
         from extraction.predict import Extractor
 

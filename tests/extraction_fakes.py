@@ -63,6 +63,18 @@ class FakeExtractor:
         return Counter()  # a regex has no vocabulary: it knows every character
 
 
+def placeholder_model_dir(root: Path) -> Path:
+    """`root/model` with every file a model directory needs, empty: it passes the commands'
+    file check (extraction.model_layout) for tests whose loader is a spy and reads nothing."""
+    from extraction.model_layout import REQUIRED
+
+    model = root / "model"
+    for name in REQUIRED:
+        (model / name).parent.mkdir(parents=True, exist_ok=True)
+        (model / name).touch()
+    return model
+
+
 def train_tiny_model(model_dir: Path, reports: int = 6) -> str:
     """A real model directory in seconds (the `tiny` profile, one epoch on a few generated
     reports): it predicts poorly, but through the real `Extractor`; returns its version."""

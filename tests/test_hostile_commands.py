@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from extraction_fakes import FakeExtractor
+from extraction_fakes import FakeExtractor, placeholder_model_dir
 
 from extraction.predict import Extractor
 from flows.cli import main
@@ -47,7 +47,8 @@ def test_a_bad_number_or_run_id_is_refused_before_anything_runs(tmp_path, archiv
                                                                  capsys, flag, value, says):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exit_:
-        main(["extract", str(tmp_path / "model"), str(archive), "--out", str(out), flag, value])
+        main(["extract", str(placeholder_model_dir(tmp_path)), str(archive), "--out", str(out),
+              flag, value])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}: {says}" in err and "Traceback" not in err
@@ -67,7 +68,8 @@ def test_a_run_id_that_cannot_name_a_folder_is_never_recorded(tmp_path, archive)
 def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, archive, loads, capsys):
     (tmp_path / "a-file").write_text("x")
     out = tmp_path / "a-file" / "out"
-    assert main(["extract", str(tmp_path / "model"), str(archive), "--out", str(out)]) == 2
+    model = placeholder_model_dir(tmp_path)
+    assert main(["extract", str(model), str(archive), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "cannot create the output folder (Not a directory)" in err and loads == []
 
@@ -76,7 +78,8 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, archive, loa
 def test_load_graph_into_something_that_is_no_graph_is_one_line_and_leaves_it(
         tmp_path, archive, loads, capsys, db_kind):
     out = tmp_path / "out"
-    assert main(["extract", str(tmp_path / "model"), str(archive), "--out", str(out)]) == 0
+    model = placeholder_model_dir(tmp_path)
+    assert main(["extract", str(model), str(archive), "--out", str(out)]) == 0
     db = tmp_path / "notes"
     if db_kind == "folder":
         db.mkdir()

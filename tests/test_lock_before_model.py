@@ -2,7 +2,8 @@
 refused second run loads nothing, a waiting one holds no model while it waits.
 
 Timing-free: the model loader is replaced by a spy that records when it was called, and the
-refused run is given a model directory that does not exist (loading it would fail otherwise).
+runs are given a directory with a model directory's files, empty (loading it would fail).
+A directory that is not a model directory at all is refused before the lock: no output folder.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from extraction_fakes import FakeExtractor
+from extraction_fakes import FakeExtractor, placeholder_model_dir
 
 from extraction.predict import Extractor
 from flows.cli import main
@@ -56,7 +57,7 @@ def _commands(archive: Path, out: Path, model: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize("command", ["extract", "preannotate", "select"])
 def test_a_refused_run_loads_no_model(tmp_path, capsys, loads, command):
     archive, out = _archive(tmp_path), tmp_path / "out"
-    argv = _commands(archive, out, tmp_path / "no-such-model")[command]
+    argv = _commands(archive, out, placeholder_model_dir(tmp_path))[command]
     with output_lock(out, wait=False, command="holder"):
         assert main(argv) == 2
     err = capsys.readouterr().err
@@ -68,7 +69,7 @@ def test_a_refused_run_loads_no_model(tmp_path, capsys, loads, command):
 @pytest.mark.parametrize("command", ["extract", "preannotate"])
 def test_a_waiting_run_loads_its_model_only_once_the_lock_is_free(tmp_path, loads, command):
     archive, out = _archive(tmp_path), tmp_path / "out"
-    argv = [*_commands(archive, out, tmp_path / "model")[command], "--wait"]
+    argv = [*_commands(archive, out, placeholder_model_dir(tmp_path))[command], "--wait"]
     holding, waiting = threading.Event(), threading.Event()
     loads_while_held: list[int] = []
 
@@ -98,6 +99,24 @@ def test_a_waiting_run_loads_its_model_only_once_the_lock_is_free(tmp_path, load
     assert loads == [str(tmp_path / "model")]  # loaded once, after
 
 
+@pytest.mark.parametrize("command", ["extract", "preannotate", "select"])
+@pytest.mark.parametrize("wrong", ["no-such-dir", "empty-dir", "encoder-only"])
+def test_a_wrong_model_dir_is_refused_before_an_output_folder_exists(tmp_path, capsys, loads,
+                                                                      command, wrong):
+    archive, out = _archive(tmp_path), tmp_path / "out"
+    model = tmp_path / wrong
+    if wrong == "empty-dir":
+        model.mkdir()
+    elif wrong == "encoder-only":  # all but the encoder's config: the check reads every name
+        model = placeholder_model_dir(tmp_path)
+        (model / "encoder" / "config.json").unlink()
+    assert main(_commands(archive, out, model)[command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"angiokg {command}: {model}") and "Traceback" not in err, err
+    assert ("no such model directory" if wrong == "no-such-dir" else "missing;") in err
+    assert not out.exists() and loads == []
+
+
 _EXTRACT = """
 import sys
 from flows.cli import main
@@ -111,8 +130,9 @@ def test_a_refused_extract_imports_no_torch(tmp_path):
     archive, out = _archive(tmp_path), tmp_path / "out"
     with output_lock(out, wait=False, command="holder"):
         refused = subprocess.run(
-            [sys.executable, "-c", _EXTRACT, "extract", str(tmp_path / "model"), str(archive),
-             "--out", str(out)], capture_output=True, text=True, cwd=TESTS.parent, timeout=300)
+            [sys.executable, "-c", _EXTRACT, "extract", str(placeholder_model_dir(tmp_path)),
+             str(archive), "--out", str(out)],
+            capture_output=True, text=True, cwd=TESTS.parent, timeout=300)
     assert refused.returncode == 2 and "holder (pid" in refused.stderr, refused.stderr
     assert "no torch" in refused.stdout  # most of a refused run's start on a busy machine
 
