@@ -158,3 +158,34 @@ def test_a_refused_nightly_does_not_start_prefect(tmp_path):
     assert "prefect not started" in refused.stdout
     assert "angiokg nightly:" in refused.stderr and "holder (pid" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+_NIGHTLY_RACE = """
+import sys
+import pipeline.lock
+from flows.cli import main
+from pipeline.lock import output_lock
+
+# The folder is free when the command checks it, and taken before the flow locks it: the
+# check is made to see a free folder, and a holder takes it as Prefect starts.
+pipeline.lock.refuse_if_held = lambda folder: None
+with output_lock(sys.argv[-1], wait=False, command="holder"):
+    code = main(sys.argv[1:])
+sys.exit(code)
+"""
+
+
+def test_a_nightly_whose_folder_is_taken_after_the_check_is_refused_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    sample = TESTS.parent / "data" / "sample"
+    argv = ["nightly", "--annotated", str(sample / "annotated"), "--archive",
+            str(sample / "archive"), "--out", str(out)]
+    refused = subprocess.run([sys.executable, "-c", _NIGHTLY_RACE, *argv], capture_output=True,
+                             text=True, cwd=TESTS.parent, timeout=600)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "angiokg nightly:" in refused.stderr and "holder (pid" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # refused by the flow's own lock, on a real (ephemeral) Prefect API, before any task ran:
+    # no model, no run: the folder holds the lock and Prefect's own home, nothing else
+    assert sorted(p.name for p in out.iterdir()) == ["_angiokg.lock", "state"]
+    assert [p.name for p in (out / "state").iterdir()] == ["prefect-home"]
