@@ -26,6 +26,7 @@ from transformers import BertModel
 from extraction import rc_shortcuts
 from extraction.attention_masks import PairIndex, all_mask, check_pairs, rc_mask_4d
 from extraction.choices import RcMask, RcStrategy
+from extraction.real_rows import real_rows_layers
 
 __all__ = ["PairIndex", "RcStrategy", "StrEncoder"]
 
@@ -78,18 +79,23 @@ class StrEncoder(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """H_{N-K} (B, T, H): embeddings and layers 1..N-K with MASK^all."""
+        """H_{N-K} (B, T, H): embeddings and layers 1..N-K with MASK^all (in eval mode its
+        padding rows are zero: `_all_mask_layers`)."""
         hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        mask = all_mask(attention_mask, hidden.dtype)
-        for layer in self.lower_layers:
-            hidden = layer(hidden, attention_mask=mask)
-        return hidden
+        return self._all_mask_layers(self.lower_layers, hidden, attention_mask)
 
     def ner(self, lower_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """H_N^ner (B, T, H): the last K layers with MASK^ner (all real tokens)."""
-        hidden = lower_hidden
+        return self._all_mask_layers(self.task_layers, lower_hidden, attention_mask)
+
+    def _all_mask_layers(self, layers: list[nn.Module], hidden: torch.Tensor,
+                         attention_mask: torch.Tensor) -> torch.Tensor:
+        """`layers` with MASK^all. In eval mode on the real tokens only (padding rows come out
+        zero: nothing reads them); in training through BertLayer.forward, dropout as ever."""
         mask = all_mask(attention_mask, hidden.dtype)
-        for layer in self.task_layers:
+        if not self.training and layers:
+            return real_rows_layers(layers, hidden, attention_mask, mask)
+        for layer in layers:
             hidden = layer(hidden, attention_mask=mask)
         return hidden
 
