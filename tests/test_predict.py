@@ -130,3 +130,32 @@ def test_full_width_text_gets_the_predictions_of_its_half_width_form_at_its_own_
     assert all(e.text == full[e.start:e.end] for e in b.entities)
     assert [(r.type, r.arg1, r.arg2) for r in a.relations] == [
         (r.type, r.arg1, r.arg2) for r in b.relations]
+
+
+def test_extraction_freezes_the_older_objects_only_while_it_runs():
+    """The garbage collector leaves the objects alive before an extraction (the model, the
+    libraries) alone while it runs, and gets them back when it ends, finished or abandoned."""
+    import gc
+
+    schema = load_schema()
+    model, tokenizer = _model_tagging_degree_and_vessel_alternately(schema)
+    extractor = Extractor(model, tokenizer, schema, device="cpu")
+    before = gc.get_freeze_count()
+    assert before == 0
+    documents = [Document(f"r{i}", TEXT, annotated=False) for i in range(3)]
+    running = extractor.extract(documents)
+    next(running)
+    assert gc.get_freeze_count() > before + 1000  # the model's and the libraries' objects
+    assert len(list(running)) == 2
+    assert gc.get_freeze_count() == before
+    abandoned = extractor.extract(documents)
+    next(abandoned)
+    abandoned.close()
+    assert gc.get_freeze_count() == before
+    gc.freeze()  # frozen by someone else: left as it is
+    try:
+        frozen = gc.get_freeze_count()
+        assert len(list(extractor.extract(documents))) == 3
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
