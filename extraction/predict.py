@@ -251,11 +251,18 @@ class Extractor:
             ner = self.model.tag(batch.input_ids, batch.attention_mask, batch.char_mask,
                                  self.temperatures.ner)
         marginals = ner.marginals.float().cpu()
-        # p(decoded tag at each character), all sentences at once: (B, L) -> lists
+        real = batch.char_mask.cpu()
+        # All sentences at once, (B, L) -> lists: p(decoded tag) at each character, and the
+        # doubt sums over each sentence's characters (a padding row of the marginals is junk:
+        # masked out, never multiplied)
         decoded = torch.zeros(marginals.shape[:2], dtype=torch.long)
         for b, path in enumerate(ner.paths):
             decoded[b, : len(path)] = torch.tensor(path, dtype=torch.long)
         chosen = marginals.gather(2, decoded.unsqueeze(2)).squeeze(2).tolist()
+        outside = real & (decoded == self._outside)
+        starts = marginals[:, :, self._starts].sum(dim=2)
+        missed = torch.where(outside, starts, 0.0).sum(dim=1).tolist()
+        entropy = torch.where(real, _entropy(marginals), 0.0).sum(dim=1).tolist()
         mentions_per, confidences_per, doubts = [], [], []
         for b, (text, path, probs) in enumerate(zip(texts, ner.paths, chosen, strict=True)):
             tags = [self.model.tags[i] for i in path]
@@ -265,11 +272,7 @@ class Extractor:
                 confidences.append(min(probs[start:end]))
             mentions_per.append(tuple(mentions))
             confidences_per.append(tuple(confidences))
-            chars = marginals[b, : len(path)]
-            outside = torch.tensor(path) == self._outside
-            missed = chars[outside][:, self._starts].sum() if bool(outside.any()) else 0.0
-            doubts.append(Doubt(missed_entities=float(missed),
-                                entropy=float(_entropy(chars).sum())))
+            doubts.append(Doubt(missed_entities=missed[b], entropy=entropy[b]))
         if self.relations:
             found = self._relations_from_lower(ner.lower, batch.attention_mask,
                                                batch.input_ids, mentions_per)
