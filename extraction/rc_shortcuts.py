@@ -141,11 +141,13 @@ def cls_row(layer: BertLayer, rows: torch.Tensor, mask: torch.Tensor) -> torch.T
 def member_rows(
     layer: BertLayer, lower_hidden: torch.Tensor, sentence: torch.Tensor, index: torch.Tensor,
     valid: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(hidden, query, key, value) of `layer` at the pairs' rows, (P, Ls, H) each: `index`
-    (P, Ls) token positions into sentence `sentence` (P,) of `lower_hidden` (B, T, H), `valid`
-    marking the real ones. Each token some pair reads is projected once (one product for the
-    three projections); padding slots get the first such token's rows."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pairs' rows of `lower_hidden` (B, T, H) for `layer`: `index` (P, Ls) token
+    positions into sentence `sentence` (P,), `valid` marking the real ones. Returns (hidden
+    (U, H), projections (P, Ls, 3H): queries, keys and values, take (P, Ls)): each token some
+    pair reads is taken once, as one of the U rows, and projected once (one product for the
+    three projections); `take` says which of them each slot of a pair is (padding slots: the
+    first)."""
     batch, tokens, hidden = lower_hidden.shape
     flat = sentence[:, None] * tokens + index  # (P, Ls) into (B * T)
     used = torch.zeros(batch * tokens, dtype=torch.bool, device=flat.device)
@@ -153,13 +155,38 @@ def member_rows(
     wanted = used.nonzero().squeeze(1)  # (U,)
     slot = torch.zeros(batch * tokens, dtype=torch.long, device=flat.device)
     slot[wanted] = torch.arange(len(wanted), device=flat.device)
-    rows = lower_hidden.reshape(batch * tokens, hidden)[wanted]  # (U, H)
+    rows = lower_hidden.reshape(batch * tokens, hidden).index_select(0, wanted)  # (U, H)
     sa = layer.attention.self
     weight = torch.cat([sa.query.weight, sa.key.weight, sa.value.weight])
     bias = torch.cat([sa.query.bias, sa.key.bias, sa.value.bias])
-    both = torch.cat([rows, nn.functional.linear(rows, weight, bias)], dim=1)  # (U, 4H)
-    taken = both[torch.where(valid, slot[flat], 0)]  # (P, Ls, 4H)
-    return tuple(taken.split(hidden, dim=-1))  # type: ignore[return-value]
+    take = torch.where(valid, slot[flat], 0)
+    projected = nn.functional.linear(rows, weight, bias)[take]  # (P, Ls, 3H)
+    return rows, projected, take
+
+
+def first_layer_rows(layer: BertLayer, rows: torch.Tensor, projected: torch.Tensor,
+                     take: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor
+                     ) -> torch.Tensor:
+    """`layer`'s output at every slot of every pair, (P, Ls, H), from `member_rows`: each
+    pair's real slots attend each other (`mask`, additive (P, 1, 1, Ls)); the row-wise rest of
+    the layer (output dense, feed-forward) runs on the real slots only, packed, and padding
+    slots come out zero."""
+    pairs, width = valid.shape
+    hidden = rows.shape[-1]
+    query, key, value = projected.split(hidden, dim=-1)
+    sa = layer.attention.self
+    attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+        sa.config._attn_implementation, eager_attention_forward
+    )
+    context, _ = attend(sa, _heads(layer, query), _heads(layer, key), _heads(layer, value),
+                        mask, dropout=0.0 if not sa.training else sa.dropout.p,
+                        scaling=sa.scaling)
+    real = valid.reshape(-1).nonzero().squeeze(1)  # (R,) slots, pair by pair
+    context = context.reshape(pairs * width, hidden).index_select(0, real)
+    residual = rows.index_select(0, take.reshape(-1).index_select(0, real))
+    packed = _output_and_feed_forward(layer, context, residual)
+    out = packed.new_zeros(pairs * width, hidden).index_copy_(0, real, packed)
+    return out.view(pairs, width, hidden)
 
 
 def full_layer(layer: BertLayer, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -201,10 +228,11 @@ def rc_cls_eq14(
     mask = additive(valid[:, None, :], lower_hidden.dtype)  # (P, 1, 1, Ls): padding keys only
     # First task layer: H^0 is shared, so its projections are computed once per token.
     first = layers[0]
-    hidden, query, key, value = member_rows(first, lower_hidden, pairs.sentence, index, valid)
+    rows, projected, take = member_rows(first, lower_hidden, pairs.sentence, index, valid)
     if len(layers) == 1:
-        return layer_rows(first, hidden[:, :1], key, value, mask, query[:, :1])[:, 0]
-    hidden = layer_rows(first, hidden, key, value, mask, query, rows=valid)
+        query, key, value = projected.split(rows.shape[-1], dim=-1)
+        return layer_rows(first, rows[take[:, :1]], key, value, mask, query[:, :1])[:, 0]
+    hidden = first_layer_rows(first, rows, projected, take, valid, mask)
     for layer in layers[1:-1]:
         hidden = full_layer(layer, hidden, mask)
     return cls_row(layers[-1], hidden, mask)
