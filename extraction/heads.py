@@ -61,7 +61,7 @@ def constrained_crf(tags: Sequence[str]) -> CRF:
 
 def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor,
                   temperature: float = 1.0) -> torch.Tensor:
-    """p(tag_t = c | sentence) by forward-backward, (B, L, C); rows outside `mask` are junk.
+    """p(tag_t = c | sentence) by forward-backward, (B, L, C); rows outside `mask` are 0.
 
     emissions (B, L, C) float, mask (B, L) bool with every sentence a non-empty prefix.
     `temperature` divides every score (emissions and transitions): above 1 it softens the
@@ -73,25 +73,38 @@ def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor,
     if temperature != 1.0:
         start, trans, end = start / temperature, trans / temperature, end / temperature
         emissions = emissions / temperature
-    batch, length, _ = emissions.shape
+    batch, length, classes = emissions.shape
+    lengths = mask.sum(dim=1)
     # Each step's log-sum-exp over the previous tag is a (B, C) x (C, C) product in probability
     # space, the scores shifted by their row's maximum first (so exp cannot overflow): five
     # times faster than a logsumexp over a (B, C, C) broadcast, as accurate against float64. A
     # forbidden transition's weight is exp(-1e4) = 0 either way.
     weights = trans.exp()  # [from, to]
-    alphas = [start + emissions[:, 0]]  # (B, C) each
+    # Forward, every sentence from its first character; past a sentence's end the steps
+    # compute rows nobody reads (its log Z is taken at its own last character).
+    alpha = start + emissions[:, 0]  # (B, C)
+    alphas = [alpha]
     for t in range(1, length):
-        step = _log_matmul(alphas[-1], weights) + emissions[:, t]
-        alphas.append(torch.where(mask[:, t : t + 1], step, alphas[-1]))
-    betas = [end.expand(batch, -1)]
-    backward = weights.T.contiguous()
-    for t in range(length - 2, -1, -1):
-        step = _log_matmul(emissions[:, t + 1] + betas[0], backward)
-        betas.insert(0, torch.where(mask[:, t + 1 : t + 2], step, end.expand(batch, -1)))
+        alpha = _log_matmul(alpha, weights) + emissions[:, t]
+        alphas.append(alpha)
     alpha = torch.stack(alphas, 1)
-    beta = torch.stack(betas, 1)
-    log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # alphas carry the last real step forward
-    return torch.exp(alpha + beta - log_z.view(batch, 1, 1))
+    rows = torch.arange(batch, device=emissions.device)
+    log_z = torch.logsumexp(alpha[rows, lengths - 1] + end, dim=1)
+    # Backward over each sentence reversed within its own length, so that every one starts at
+    # step 0 from `end` (no per-step choice between a sentence's own step and its end); `mirror`
+    # is an involution on each sentence's positions (padding maps to 0, unread).
+    steps = torch.arange(length, device=emissions.device)
+    mirror = (lengths[:, None] - 1 - steps).clamp_min(0)[..., None].expand(-1, -1, classes)
+    reversed_emissions = emissions.gather(1, mirror)
+    backward = weights.T.contiguous()
+    beta = end.expand(batch, -1)
+    betas = [beta]
+    for r in range(1, length):
+        beta = _log_matmul(reversed_emissions[:, r - 1] + beta, backward)
+        betas.append(beta)
+    beta = torch.stack(betas, 1).gather(1, mirror)
+    marginals = torch.exp(alpha + beta - log_z.view(batch, 1, 1))
+    return torch.where(mask[..., None], marginals, 0.0)
 
 
 def _log_matmul(scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -105,24 +118,29 @@ def viterbi_paths(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> list
     same ties), with the trace-back done on whole tensors instead of a Python loop per
     character; emissions (B, L, C), mask (B, L) bool, every sentence a non-empty prefix."""
     start, trans, end = crf.start_transitions, crf.transitions, crf.end_transitions
-    batch, length, _ = emissions.shape
-    score = start + emissions[:, 0]
-    history = []
-    for t in range(1, length):
-        best, index = (score.unsqueeze(2) + trans + emissions[:, t].unsqueeze(1)).max(dim=1)
-        score = torch.where(mask[:, t : t + 1], best, score)
-        history.append(index)
-    _, last_tag = (score + end).max(dim=1)
+    batch, length, classes = emissions.shape
     lengths = mask.sum(dim=1)
-    ends = lengths - 1
-    tags = torch.empty(batch, length, dtype=torch.long, device=emissions.device)
-    tag = last_tag
-    for t in range(length - 1, -1, -1):
-        if t < length - 1:  # the tag at t that led to the one chosen at t + 1
-            tag = history[t].gather(1, tag.unsqueeze(1)).squeeze(1)
-        tag = torch.where(ends == t, last_tag, tag)  # each sentence starts at its own end
-        tags[:, t] = tag
-    return [row[:n] for row, n in zip(tags.tolist(), lengths.tolist(), strict=True)]
+    # Every sentence from its first character; past its end the steps compute rows nobody
+    # reads (its best last tag is taken at its own last character).
+    score = start + emissions[:, 0]
+    scores, history = [score], []
+    for t in range(1, length):
+        score, index = (score.unsqueeze(2) + trans + emissions[:, t].unsqueeze(1)).max(dim=1)
+        scores.append(score)
+        history.append(index)  # [b, tag at t] -> the best tag at t - 1
+    rows = torch.arange(batch, device=emissions.device)
+    _, last_tag = (torch.stack(scores, 1)[rows, lengths - 1] + end).max(dim=1)
+    # The trace-back runs over each sentence reversed within its own length, so that every one
+    # starts at step 0 from its own last tag; then the tags are put back in text order.
+    steps = torch.arange(length, device=emissions.device)
+    back = [last_tag]
+    if history:
+        mirror = (lengths[:, None] - 2 - steps[:-1]).clamp_min(0)[..., None]
+        reversed_history = torch.stack(history, 1).gather(1, mirror.expand(-1, -1, classes))
+        for r in range(length - 1):
+            back.append(reversed_history[:, r].gather(1, back[-1].unsqueeze(1)).squeeze(1))
+    in_text_order = torch.stack(back, 1).gather(1, (lengths[:, None] - 1 - steps).clamp_min(0))
+    return [row[:n] for row, n in zip(in_text_order.tolist(), lengths.tolist(), strict=True)]
 
 
 class NerHead(nn.Module):

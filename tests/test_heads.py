@@ -101,3 +101,29 @@ def test_emissions_skip_cls_and_stop_before_sep():
     emissions = head.emissions(hidden, mask)
     assert emissions.shape == (2, 4, len(TAGS))
     assert torch.allclose(emissions[0, 0], head.emit(hidden[0, 1]))
+
+
+def test_marginals_of_a_padded_batch_match_each_sentence_alone_in_float64():
+    """Sentences of many lengths in one batch: each one's marginals are those of a float64
+    forward-backward over it alone (torch.logsumexp), and its padding rows are zero."""
+    torch.manual_seed(4)
+    crf = constrained_crf(TAGS)
+    with torch.no_grad():
+        crf.parametrizations.transitions.original.normal_(0, 2)
+        crf.parametrizations.end_transitions.original.normal_(0, 2)
+    lengths = [1, 2, 5, 9, 9, 3]
+    emissions = torch.randn(len(lengths), 9, len(TAGS)) * 3
+    mask = torch.arange(9).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    marginals = crf_marginals(crf, emissions, mask)
+    start, trans, end = (x.double() for x in (crf.start_transitions, crf.transitions,
+                                             crf.end_transitions))
+    for b, n in enumerate(lengths):
+        e = emissions[b, :n].double()
+        alpha, beta = [start + e[0]], [end]
+        for t in range(1, n):
+            alpha.append(torch.logsumexp(alpha[-1][:, None] + trans, 0) + e[t])
+            beta.insert(0, torch.logsumexp(trans + (e[n - t] + beta[0])[None, :], 1))
+        log_z = torch.logsumexp(alpha[-1] + end, 0)
+        expected = torch.exp(torch.stack(alpha) + torch.stack(beta) - log_z)
+        assert torch.allclose(marginals[b, :n].double(), expected, atol=1e-5)
+        assert not marginals[b, n:].any()
