@@ -181,6 +181,7 @@ class Extractor:
         self.temperatures = temperatures or Temperatures()
         self._label_index = {label: i for i, label in enumerate(model.relation_labels)}
         self._between: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
+        self._choices: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
         # Called after each window of `extract` (Extractor.load: give freed memory back).
         self.after_window: Callable[[], None] | None = None
         self._starts = [i for i, t in enumerate(model.tags) if split_tag(t)[0] in ("B", "S")]
@@ -389,22 +390,26 @@ class Extractor:
         probs = torch.empty_like(in_width_order)
         probs[torch.tensor(by_width)] = in_width_order
         rows = probs.tolist()  # plain floats: one conversion, not one per pair
+        # each sentence's doubt summed pair by pair in plain floats, one Doubt at the end
+        missed_sums, entropy_sums = [0.0] * len(mentions_per), [0.0] * len(mentions_per)
         for row, (b, i, j) in enumerate(index):
             a, c = mentions_per[b][i], mentions_per[b][j]
             decision = self._decide(rows[row], a.type, c.type)
             missed = 1.0 - decision.no_relation if decision.label == NO_RELATION else 0.0
-            doubts[b] = doubts[b] + Doubt(missed_relations=missed, entropy=decision.entropy)
+            missed_sums[b] += missed
+            entropy_sums[b] += decision.entropy
             if decision.label != NO_RELATION:
                 found[b].append(PredictedRelation(i, j, decision.label, decision.first_is_arg1,
                                                   decision.confidence))
+        doubts = [Doubt(missed_relations=m, entropy=e)
+                  for m, e in zip(missed_sums, entropy_sums, strict=True)]
         return list(zip((tuple(f) for f in found), doubts, strict=True))
 
     def _decide(self, probs: Sequence[float], first_type: str, second_type: str
                 ) -> PairDecision:
         """The most probable of NoRelation and the labels the schema allows between the types,
         with the distribution renormalised over those labels."""
-        options = [(NO_RELATION, True, self._label_index[NO_RELATION]),
-                   *self._allowed(first_type, second_type)]
+        options = self._options(first_type, second_type)
         raw = [probs[label] for _, _, label in options]
         total = max(sum(raw), 1e-12)
         allowed = [p / total for p in raw]
@@ -412,6 +417,14 @@ class Extractor:
         label, first_is_arg1, _ = options[best]
         entropy = -sum(p * math.log(p) for p in allowed if p > 0)
         return PairDecision(label, first_is_arg1, allowed[best], allowed[0], entropy)
+
+    def _options(self, first_type: str, second_type: str) -> tuple[tuple[str, bool, int], ...]:
+        """NoRelation, then `_allowed`'s labels: what a pair of these types may be."""
+        key = (first_type, second_type)
+        if key not in self._choices:
+            self._choices[key] = ((NO_RELATION, True, self._label_index[NO_RELATION]),
+                                  *self._allowed(first_type, second_type))
+        return self._choices[key]
 
     def _allowed(self, first_type: str, second_type: str) -> tuple[tuple[str, bool, int], ...]:
         """(relation, first_is_arg1, label index) the schema allows between the two types, each
