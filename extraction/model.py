@@ -31,6 +31,8 @@ class NerOutput:
     lower: torch.Tensor  # H_{N-K} (B, T, H): reused for the pairs of the predicted entities
     paths: list[list[int]]  # best tag ids per sentence (its characters only)
     marginals: torch.Tensor  # (B, L, C) p(tag at char | sentence)
+    # the first task layer's queries/keys/values of every token (B, T, 3H), for the pairs
+    projections: torch.Tensor | None = None
 
 
 class FocusedAttentionModel(nn.Module):
@@ -90,10 +92,11 @@ class FocusedAttentionModel(nn.Module):
     def tag(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
             char_mask: torch.Tensor, temperature: float = 1.0) -> NerOutput:
         lower = self.encoder.lower(input_ids, attention_mask)
-        ner_hidden = self.encoder.ner(lower, attention_mask)
+        ner_hidden, projections = self.encoder.ner_and_projections(lower, attention_mask)
         emissions = self.ner_head.emissions(ner_hidden, char_mask)
         paths, marginals = self.ner_head.decode(emissions, char_mask, temperature)
-        return NerOutput(lower=lower, paths=paths, marginals=marginals)
+        return NerOutput(lower=lower, paths=paths, marginals=marginals,
+                         projections=projections)
 
     @torch.no_grad()
     def relation_probs(
@@ -103,10 +106,13 @@ class FocusedAttentionModel(nn.Module):
         pairs: PairIndex,
         input_ids: torch.Tensor | None = None,
         temperature: float = 1.0,
+        projections: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """p(label | pair), (P, R), from the lower layers' output of the pairs' sentences;
-        `temperature` divides the logits (calibration; the argmax does not change)."""
+        `temperature` divides the logits (calibration; the argmax does not change);
+        `projections` as `tag` returns them for these sentences, if at hand."""
         if len(pairs) == 0:
             return torch.zeros(0, len(self.relation_labels), device=lower.device)
-        cls = self.encoder.rc_cls(lower, attention_mask, pairs, input_ids)
+        cls = self.encoder.rc_cls(lower, attention_mask, pairs, input_ids,
+                                  projections=projections)
         return torch.softmax(self.rc_head(cls) / temperature, dim=-1)

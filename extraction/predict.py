@@ -276,7 +276,7 @@ class Extractor:
             doubts.append(Doubt(missed_entities=missed[b], entropy=entropy[b]))
         if self.relations:
             found = self._relations_from_lower(ner.lower, batch.attention_mask,
-                                               batch.input_ids, mentions_per)
+                                               batch.input_ids, mentions_per, ner.projections)
         else:
             found = [((), Doubt()) for _ in texts]
         return [SentencePrediction(m, c, r, d + rd) for m, c, (r, rd), d
@@ -358,9 +358,11 @@ class Extractor:
         attention_mask: torch.Tensor,
         input_ids: torch.Tensor,
         mentions_per: Sequence[Sequence[Mention]],
+        projections: torch.Tensor | None = None,
     ) -> list[tuple[tuple[PredictedRelation, ...], Doubt]]:
         """Per sentence: the relations found between its mentions, and the doubt of the
-        candidate pairs (missed relations and entropy)."""
+        candidate pairs (missed relations and entropy). `projections`: the NER pass's of
+        these sentences (`NerOutput.projections`), reused by the relation pass."""
         index: list[tuple[int, int, int]] = []  # sentence, first, second
         spans = []
         for b, mentions in enumerate(mentions_per):
@@ -382,9 +384,10 @@ class Extractor:
             chunk_spans[:, 0] -= first
             pairs = PairIndex(*chunk_spans.T.contiguous().to(self.device))
             with self._autocast():
-                chunk = self.model.relation_probs(lower[first:last],
-                                                  attention_mask[first:last], pairs,
-                                                  input_ids[first:last], self.temperatures.rc)
+                chunk = self.model.relation_probs(
+                    lower[first:last], attention_mask[first:last], pairs,
+                    input_ids[first:last], self.temperatures.rc,
+                    None if projections is None else projections[first:last])
             chunks.append(chunk.float().cpu())
         in_width_order = torch.cat(chunks)
         probs = torch.empty_like(in_width_order)

@@ -164,6 +164,19 @@ def member_rows(
     return rows, projected, take
 
 
+def shared_rows(
+    lower_hidden: torch.Tensor, projections: torch.Tensor, sentence: torch.Tensor,
+    index: torch.Tensor, valid: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What `member_rows` returns, read from projections already made for every token
+    (B, T, 3H): the U rows are then all B * T of them, `take` the slots' positions."""
+    batch, tokens, hidden = lower_hidden.shape
+    flat = sentence[:, None] * tokens + index  # (P, Ls) into (B * T)
+    take = torch.where(valid, flat, flat[:, :1])  # padding slots: the pair's [CLS]
+    projected = projections.reshape(batch * tokens, -1)[take]  # (P, Ls, 3H)
+    return lower_hidden.reshape(batch * tokens, hidden), projected, take
+
+
 def first_layer_rows(layer: BertLayer, rows: torch.Tensor, projected: torch.Tensor,
                      take: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor
                      ) -> torch.Tensor:
@@ -222,13 +235,22 @@ def rc_cls_eq14(
     lower_hidden: torch.Tensor,
     attention_mask: torch.Tensor,
     pairs: PairIndex,
+    projections: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Final [CLS] per pair under Eq.(14): each pair as its own short sequence H^0[S]."""
+    """Final [CLS] per pair under Eq.(14): each pair as its own short sequence H^0[S].
+
+    projections: the first task layer's queries, keys and values of every token of H^0,
+    (B, T, 3H), as the NER pass computed them (`StrEncoder.ner_and_projections`); without
+    them they are computed here, once per token some pair reads."""
     index, valid, _ = gather_members(pairs, attention_mask)
     mask = additive(valid[:, None, :], lower_hidden.dtype)  # (P, 1, 1, Ls): padding keys only
     # First task layer: H^0 is shared, so its projections are computed once per token.
     first = layers[0]
-    rows, projected, take = member_rows(first, lower_hidden, pairs.sentence, index, valid)
+    if projections is None:
+        rows, projected, take = member_rows(first, lower_hidden, pairs.sentence, index, valid)
+    else:
+        rows, projected, take = shared_rows(lower_hidden, projections, pairs.sentence, index,
+                                            valid)
     if len(layers) == 1:
         query, key, value = projected.split(rows.shape[-1], dim=-1)
         return layer_rows(first, rows[take[:, :1]], key, value, mask, query[:, :1])[:, 0]

@@ -26,21 +26,27 @@ from transformers.models.bert.modeling_bert import BertLayer, eager_attention_fo
 
 
 def real_rows_layers(layers: Sequence[BertLayer], hidden: torch.Tensor,
-                     attention_mask: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                     attention_mask: torch.Tensor, mask: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """`layers` over `hidden` (B, T, H) as BertLayer.forward with the additive `mask`
     (B, 1, 1, T, keys only), computed at the real tokens of `attention_mask` (B, T); the
-    padding rows of the result are zero."""
+    padding rows of the result are zero. Also returns the first layer's queries, keys and
+    values of every token, (B, T, 3H) (zero at padding): the exact Eq.(14) relation pass
+    reads the same projections of the same rows (`rc_shortcuts.rc_cls_eq14`)."""
     batch, tokens, width = hidden.shape
     where = attention_mask.reshape(-1).nonzero().squeeze(1)  # (R,) into B * T
     rows = hidden.reshape(batch * tokens, width).index_select(0, where)
+    first = None
     for layer in layers:
-        rows = _layer(layer, rows, where, batch, tokens, mask)
+        rows, spread = _layer(layer, rows, where, batch, tokens, mask)
+        first = spread if first is None else first
     out = hidden.new_zeros(batch * tokens, width).index_copy_(0, where, rows)
-    return out.view(batch, tokens, width)
+    return out.view(batch, tokens, width), first.view(batch, tokens, 3 * width)
 
 
 def _layer(layer: BertLayer, rows: torch.Tensor, where: torch.Tensor, batch: int, tokens: int,
-           mask: torch.Tensor) -> torch.Tensor:
+           mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer's output at the real rows, and its projections spread out (B * T, 3H)."""
     sa = layer.attention.self
     width = rows.shape[-1]
     size = sa.attention_head_size
@@ -57,4 +63,4 @@ def _layer(layer: BertLayer, rows: torch.Tensor, where: torch.Tensor, batch: int
     context, _ = attend(sa, query, key, value, mask, dropout=0.0, scaling=sa.scaling)
     context = context.reshape(batch * tokens, width).index_select(0, where)
     attention_output = layer.attention.output(context, rows)
-    return layer.feed_forward_chunk(attention_output)
+    return layer.feed_forward_chunk(attention_output), spread

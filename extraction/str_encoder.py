@@ -82,22 +82,31 @@ class StrEncoder(nn.Module):
         """H_{N-K} (B, T, H): embeddings and layers 1..N-K with MASK^all (in eval mode its
         padding rows are zero: `_all_mask_layers`)."""
         hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        return self._all_mask_layers(self.lower_layers, hidden, attention_mask)
+        return self._all_mask_layers(self.lower_layers, hidden, attention_mask)[0]
 
     def ner(self, lower_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """H_N^ner (B, T, H): the last K layers with MASK^ner (all real tokens)."""
+        return self.ner_and_projections(lower_hidden, attention_mask)[0]
+
+    def ner_and_projections(self, lower_hidden: torch.Tensor, attention_mask: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """H_N^ner, and (eval mode, K > 0) the first task layer's queries, keys and values of
+        every token, (B, T, 3H): the exact Eq.(14) RC of the same sentences reuses them
+        (`rc_cls(projections=...)`); None in training."""
         return self._all_mask_layers(self.task_layers, lower_hidden, attention_mask)
 
     def _all_mask_layers(self, layers: list[nn.Module], hidden: torch.Tensor,
-                         attention_mask: torch.Tensor) -> torch.Tensor:
-        """`layers` with MASK^all. In eval mode on the real tokens only (padding rows come out
-        zero: nothing reads them); in training through BertLayer.forward, dropout as ever."""
+                         attention_mask: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`layers` with MASK^all, and their first layer's projections (`real_rows_layers`).
+        In eval mode on the real tokens only (padding rows come out zero: nothing reads
+        them); in training through BertLayer.forward, dropout as ever (no projections)."""
         mask = all_mask(attention_mask, hidden.dtype)
         if not self.training and layers:
             return real_rows_layers(layers, hidden, attention_mask, mask)
         for layer in layers:
             hidden = layer(hidden, attention_mask=mask)
-        return hidden
+        return hidden, None
 
     def rc_cls(
         self,
@@ -107,8 +116,11 @@ class StrEncoder(nn.Module):
         input_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         strategy: RcStrategy | None = None,
+        projections: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Final [CLS] of H_N^rc per pair, (P, H); `strategy` overrides self.rc_strategy."""
+        """Final [CLS] of H_N^rc per pair, (P, H); `strategy` overrides self.rc_strategy.
+        `projections`: the NER pass's first task layer queries/keys/values of the same
+        sentences (`ner_and_projections`), which the exact Eq.(14) then need not recompute."""
         strategy = strategy or self.rc_strategy
         check_pairs(pairs, attention_mask)
         if strategy == "literal":
@@ -126,7 +138,7 @@ class StrEncoder(nn.Module):
         if strategy == "exact":
             if self.rc_mask == "eq14":
                 return rc_shortcuts.rc_cls_eq14(
-                    self.task_layers, lower_hidden, attention_mask, pairs
+                    self.task_layers, lower_hidden, attention_mask, pairs, projections
                 )
             return rc_shortcuts.rc_cls_eq13(self.task_layers, lower_hidden, attention_mask, pairs)
         raise ValueError(f"unknown rc_strategy {strategy!r}")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from extraction.attention_masks import all_mask
+from extraction.attention_masks import PairIndex, all_mask
 from extraction.real_rows import real_rows_layers
 from extraction.str_encoder import StrEncoder
 
@@ -48,11 +48,16 @@ def test_real_rows_equal_bert_layers_at_real_tokens_and_are_zero_at_padding(attn
     with torch.no_grad():
         embedded = bert.embeddings(input_ids=ids)
         expected = plain_layers(bert, embedded, mask)
-        got = real_rows_layers(list(bert.encoder.layer), embedded, mask,
+        got, first = real_rows_layers(list(bert.encoder.layer), embedded, mask,
                                all_mask(mask, embedded.dtype))
     real = mask.bool()
     assert (got[real] - expected[real]).abs().max() < TOL
     assert not got[~real].any()
+    sa = bert.encoder.layer[0].attention.self
+    for projection, part in zip((sa.query, sa.key, sa.value), first.split(32, dim=-1),
+                                strict=True):
+        assert (part[real] - projection(embedded)[real]).abs().max() < TOL
+    assert not first[~real].any()
 
 
 def test_padding_does_not_change_a_sentence_s_rows():
@@ -86,3 +91,30 @@ def plain_layers_lower(encoder: StrEncoder, ids: torch.Tensor, mask: torch.Tenso
     for layer in encoder.lower_layers:
         hidden = layer(hidden, attention_mask=additive)
     return hidden
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_the_ner_pass_projections_give_the_pairs_the_same_cls(k):
+    """The exact Eq.(14) relation pass reading the NER pass's first task layer projections
+    gives each pair the [CLS] of the batched computation (every pair its full sequences)."""
+    bert = tiny_bert()
+    encoder = StrEncoder(bert, k, rc_mask="eq14").eval()
+    lengths = [12, 7, 5]
+    ids, mask = batch(lengths)
+    g = torch.Generator().manual_seed(2)
+    rows = []
+    for s, n in enumerate(lengths):
+        for _ in range(4):
+            a = int(torch.randint(1, n - 2, (1,), generator=g))
+            c = int(torch.randint(1, n - 2, (1,), generator=g))
+            rows.append((s, (a, a + 2), (c, c + 1)))
+    pairs = PairIndex.from_spans(rows)
+    with torch.no_grad():
+        lower = encoder.lower(ids, mask)
+        _, projections = encoder.ner_and_projections(lower, mask)
+        assert projections is not None and projections.shape == (*ids.shape, 3 * 32)
+        reused = encoder.rc_cls(lower, mask, pairs, projections=projections)
+        own = encoder.rc_cls(lower, mask, pairs)
+        batched = encoder.rc_cls(lower, mask, pairs, strategy="batched")
+    assert (reused - batched).abs().max() < TOL
+    assert (reused - own).abs().max() < TOL
