@@ -26,22 +26,25 @@ from transformers.models.bert.modeling_bert import BertLayer, eager_attention_fo
 
 
 def real_rows_layers(layers: Sequence[BertLayer], hidden: torch.Tensor,
-                     attention_mask: torch.Tensor, mask: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     attention_mask: torch.Tensor, mask: torch.Tensor, keep_first: bool = True
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`layers` over `hidden` (B, T, H) as BertLayer.forward with the additive `mask`
     (B, 1, 1, T, keys only), computed at the real tokens of `attention_mask` (B, T); the
     padding rows of the result are zero. Also returns the first layer's queries, keys and
     values of every token, (B, T, 3H) (zero at padding): the exact Eq.(14) relation pass
-    reads the same projections of the same rows (`rc_shortcuts.rc_cls_eq14`)."""
+    reads the same projections of the same rows (`rc_shortcuts.rc_cls_eq14`); None with
+    `keep_first=False` (then they are freed as the layer ends)."""
     batch, tokens, width = hidden.shape
     where = attention_mask.reshape(-1).nonzero().squeeze(1)  # (R,) into B * T
     rows = hidden.reshape(batch * tokens, width).index_select(0, where)
     first = None
-    for layer in layers:
+    for i, layer in enumerate(layers):
         rows, spread = _layer(layer, rows, where, batch, tokens, mask)
-        first = spread if first is None else first
+        if i == 0 and keep_first:
+            first = spread.view(batch, tokens, 3 * width)
+        del spread
     out = hidden.new_zeros(batch * tokens, width).index_copy_(0, where, rows)
-    return out.view(batch, tokens, width), first.view(batch, tokens, 3 * width)
+    return out.view(batch, tokens, width), first
 
 
 def _layer(layer: BertLayer, rows: torch.Tensor, where: torch.Tensor, batch: int, tokens: int,
@@ -55,6 +58,7 @@ def _layer(layer: BertLayer, rows: torch.Tensor, where: torch.Tensor, batch: int
     bias = torch.cat([sa.query.bias, sa.key.bias, sa.value.bias])
     projected = nn.functional.linear(rows, weight, bias)
     spread = projected.new_zeros(batch * tokens, 3 * width).index_copy_(0, where, projected)
+    del projected  # freed before attention and the feed-forward allocate theirs
     query, key, value = (part.view(batch, tokens, -1, size).transpose(1, 2)
                          for part in spread.view(batch, tokens, 3 * width).split(width, dim=-1))
     attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(

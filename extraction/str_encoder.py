@@ -82,7 +82,8 @@ class StrEncoder(nn.Module):
         """H_{N-K} (B, T, H): embeddings and layers 1..N-K with MASK^all (in eval mode its
         padding rows are zero: `_all_mask_layers`)."""
         hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        return self._all_mask_layers(self.lower_layers, hidden, attention_mask)[0]
+        return self._all_mask_layers(self.lower_layers, hidden, attention_mask,
+                                     keep_first=False)[0]
 
     def ner(self, lower_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """H_N^ner (B, T, H): the last K layers with MASK^ner (all real tokens)."""
@@ -96,14 +97,14 @@ class StrEncoder(nn.Module):
         return self._all_mask_layers(self.task_layers, lower_hidden, attention_mask)
 
     def _all_mask_layers(self, layers: list[nn.Module], hidden: torch.Tensor,
-                         attention_mask: torch.Tensor
+                         attention_mask: torch.Tensor, keep_first: bool = True
                          ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`layers` with MASK^all, and their first layer's projections (`real_rows_layers`).
         In eval mode on the real tokens only (padding rows come out zero: nothing reads
         them); in training through BertLayer.forward, dropout as ever (no projections)."""
         mask = all_mask(attention_mask, hidden.dtype)
         if not self.training and layers:
-            return real_rows_layers(layers, hidden, attention_mask, mask)
+            return real_rows_layers(layers, hidden, attention_mask, mask, keep_first)
         for layer in layers:
             hidden = layer(hidden, attention_mask=mask)
         return hidden, None
