@@ -33,7 +33,10 @@ Two rearrangements save work without changing what is computed (only float round
   the value projection is applied once to the attention-weighted sum of the rows. Projecting
   every row of S cost two H x H products per row; this costs two per pair.
 - Eq.(14)'s first task layer projects queries, keys and values only at the tokens some pair of
-  the batch reads (`member_rows`), not at every token of every sentence, with one product.
+  the batch reads (`member_rows`), not at every token of every sentence, with one product; in
+  extraction it reads them from the NER pass, which has projected every token with the same
+  layer (`shared_rows`), and runs the row-wise rest on the pairs' real slots only
+  (`first_layer_rows`).
 """
 
 from __future__ import annotations
