@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -92,6 +93,29 @@ def test_strategies_rank_by_what_they_measure():
     assert order("random") == order("random")  # seeded
     with pytest.raises(ValueError, match="unknown selection strategy"):
         select_from_predictions(docs, 1, strategy="vibes")
+
+
+def test_triple_errors_count_what_rc_on_predicted_entities_counts():
+    # Hand-set model: every entity sure (1.0), every relation 0.7: each written relation is a
+    # triple wrong with 0.3, and nothing is missed, so both scores are 0.3 per pair.
+    for document in hand_set_extractor(0.7).extract(documents()):
+        assert scorer("triple-errors")(document, 0) == pytest.approx(0.3 * pairs_of(
+            document.text), abs=1e-4)
+        assert scorer("triple-errors")(document, 0) == pytest.approx(expected_errors(document))
+    # By hand: a doubtful entity inside a relation makes its triple doubtful; one in no
+    # relation costs nothing (RC does not see it), though expected-errors counts it.
+    entities = (Entity("T1", "BodyPart", (Span(0, 3),), "前降支", 0.5),
+                Entity("T2", "Degree", (Span(3, 5),), "狭窄", 1.0),
+                Entity("T3", "Degree", (Span(5, 7),), "闭塞", 0.5))
+    relation = (Relation("R1", "Modifier", "T2", "T1", 0.8),)
+    doc = Document("d", "前降支狭窄闭塞", entities, relation, annotated=False,
+                   doubt=Doubt(missed_relations=0.25))
+    assert scorer("triple-errors")(doc, 0) == pytest.approx(1 - 0.8 * 0.5 + 0.25)
+    assert expected_errors(doc) == pytest.approx(0.5 + 0.5 + 0.2 + 0.25)
+    lone = replace(doc, doc_id="e", text="回旋支狭窄闭塞", relations=(), doubt=Doubt())
+    picks = select_from_predictions([lone, doc], 2, strategy="triple-errors").picks
+    assert [p.document.doc_id for p in picks] == ["d", "e"]
+    assert picks[1].score == pytest.approx(0.0)
 
 
 def test_the_pool_keeps_the_best_n_of_a_stream_in_any_order():
