@@ -7,10 +7,12 @@ characters it tagged O, 1 - p(NoRelation) on pairs it judged NoRelation). Its un
 "corrections", it is additive over sentences, and with calibrated confidences (temperature
 scaling, extraction/calibration.py) it is an honest count: summed over dev it matches the errors
 made (docs/annotation-loop.md). Other scores, compared with it in the active-learning
-simulation: `entropy` (summed entropy of every tag marginal and pair distribution, the classic
-uncertainty sampling), `least-confidence` (1 - the lowest confidence among the written
-annotations: one doubtful item is enough) and `random` (a seeded hash of the report id: the
-baseline an annotation lead has today).
+simulation: `triple-errors` (expected wrong or missed triples, the unit of the simulation's RC
+F1 on predicted entities: a relation's doubt includes its two entities'), `entropy` (summed
+entropy of every tag marginal and pair distribution, the classic uncertainty sampling),
+`least-confidence` (1 - the lowest confidence among the written annotations: one doubtful item
+is enough) and `random` (a seeded hash of the report id: the baseline an annotation lead has
+today).
 
 All of them are pure functions of the predicted `Document`.
 """
