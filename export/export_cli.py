@@ -170,8 +170,15 @@ def _errors_on_one_line(parser: argparse.ArgumentParser, prog: str) -> None:
     parser.error = error  # type: ignore[method-assign]
 
 
+def _mib(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw}: give MiB, or 0 for LadybugDB's default")
+    return value
+
+
 def cmd_load_graph(args: argparse.Namespace) -> int:
-    from export.ladybug_store import LadybugStore
+    from export.ladybug_store import GraphBufferPoolError, LadybugStore
 
     try:
         run = _run(Path(args.data), args.run_id)
@@ -179,13 +186,19 @@ def cmd_load_graph(args: argparse.Namespace) -> int:
         raise SystemExit(f"angiokg load-graph: {_one_line(exc)}; give the --out folder of "
                          "`angiokg extract` (and a --run-id it published)") from None
     try:
-        store = LadybugStore(args.db, batch_size=args.batch_size)
+        store = LadybugStore(args.db, batch_size=args.batch_size,
+                             buffer_pool_mib=args.buffer_pool_mib)
+    except ValueError as exc:  # a bad $ANGIOKG_GRAPH_BUFFER_POOL_MIB
+        raise SystemExit(f"angiokg load-graph: {_one_line(exc)}") from None
     except RuntimeError as exc:  # a file or folder that is no LadybugDB graph
         raise SystemExit(f"angiokg load-graph: --db {args.db}: not a LadybugDB graph "
                          f"({_one_line(exc)}); give a new path or the file load-graph wrote"
                          ) from None
     with store:
-        counts = store.load_run(args.data, run)
+        try:
+            counts = store.load_run(args.data, run)
+        except GraphBufferPoolError as exc:
+            raise SystemExit(f"angiokg load-graph: {_one_line(exc)}") from None
     print(f"run {run.run_id} loaded into {args.db}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
@@ -278,6 +291,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--run-id", help=run_help)
     p.add_argument("--db", default=str(DEFAULT_DB))
     p.add_argument("--batch-size", type=int, default=gm.DEFAULT_BATCH_SIZE)
+    p.add_argument("--buffer-pool-mib", type=_mib, default=None, metavar="MIB",
+                   help=f"LadybugDB's buffer pool cap (default: ${gm.BUFFER_POOL_ENV}, else "
+                        f"{gm.DEFAULT_BUFFER_POOL_MIB}; 0: LadybugDB's own default, ~80%% of "
+                        "the machine's memory)")
     p.set_defaults(handler=cmd_load_graph)
 
     p = subparsers.add_parser("export-neo4j", help="write a run to Neo4j (NEO4J_* env vars)")

@@ -122,6 +122,12 @@ PER_REPORT = (FINDING, MENTION)
 DEFAULT_BATCH_SIZE = 1000  # rows per UNWIND: big enough to amortise a round trip, small
 # enough that one transaction stays well inside a server's default memory limits
 
+# LadybugDB's buffer pool cap in MiB (export.ladybug_store; uncapped it may take ~80% of the
+# machine's memory). A whole 10,000-report run loads in 128 MiB (64 is too few); twice that
+# leaves room for larger nights.
+DEFAULT_BUFFER_POOL_MIB = 256
+BUFFER_POOL_ENV = "ANGIOKG_GRAPH_BUFFER_POOL_MIB"
+
 
 def batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """`rows` in consecutive slices of at most `size` (one UNWIND each)."""

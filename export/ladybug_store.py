@@ -1,25 +1,41 @@
 """The embedded graph: the graph model in LadybugDB (a Kùzu fork; `import ladybug`).
 
-A whole run is loaded with `COPY ... FROM (LOAD FROM $arrow RETURN *)` from the run's Parquet
-tables (bulk, tens of times faster than row-wise writes), in one transaction with the deletes
-of the reports' earlier findings and mentions; small incremental loads run the plan shared with
-the Neo4j writer (`export.graph_load`: one transaction per batch of reports). Either way
-reloading a report replaces it, and no reader sees it half loaded.
+A committed run is loaded in bulk (tens of times faster than row-wise writes), in one
+transaction with the deletes of the reports' earlier findings and mentions: its graph tables
+are built shard by shard (`run_graph_pieces`: one shard's rows in memory at a time) into
+Parquet files in a staging folder beside the database, then each table is read by one
+`COPY ... FROM [files]` of all of them. Small incremental loads run the plan shared with the
+Neo4j writer (`export.graph_load`: one transaction per batch of reports). Either way reloading
+a report replaces it, and no reader sees it half loaded.
 
-The Arrow table is passed as a query parameter rather than a file path in the query text: no
-data, not even a path, is spliced into a statement.
+Memory (`bench/bench_memory.py`): LadybugDB's buffer pool is capped (`DEFAULT_BUFFER_POOL_MIB`,
+or $ANGIOKG_GRAPH_BUFFER_POOL_MIB); uncapped it may take ~80% of the machine's memory. A load
+that needs more than the cap fails with a message that says which setting to raise.
+COPY from the staged files rather than from an Arrow table passed as a parameter: loading a
+whole 10,000-report run from Arrow peaked at 977 MiB (the run's Arrow tables in Python, and
+LadybugDB's own copy of what it scans), from the files at 340 MiB (a 128 MiB pool); and one
+COPY per table rather than one per shard, since each COPY into a table that already holds rows
+leaves LadybugDB holding more (about 65 MiB per 256-report shard: 3,009 MiB for 40 shards).
+
+Query parameters carry every value; the only thing spliced into a statement is the path of a
+staging file this module names itself (COPY takes no parameter for its source), refused if it
+holds a quote or a backslash.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ladybug as lb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from export import graph_model as gm
 from export.graph_load import (
@@ -31,9 +47,10 @@ from export.graph_load import (
     merge_statements,
     tree_statements,
 )
-from export.graph_model import DEFAULT_BATCH_SIZE
-from export.graph_tables import graph_tables
-from export.parquet_sink import RunInfo, document_tables, read_run
+from export.graph_model import BUFFER_POOL_ENV, DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_POOL_MIB
+from export.graph_tables import graph_tables, run_graph_pieces, tree_tables
+from export.parquet_sink import RunInfo, document_tables
+from ingest.coronary import default_tree
 from ingest.document import Document, ReportOutcome
 from ingest.schema import Schema
 
@@ -42,6 +59,27 @@ logger = logging.getLogger(__name__)
 # Report nodes may already exist (a report loaded before), and COPY refuses a key that is
 # there: they are upserted row-wise even in a bulk load, as the tree is.
 _UPSERTED = (gm.REPORT,)
+
+_POOL_FULL = "buffer pool is full"
+
+
+def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """$ANGIOKG_GRAPH_BUFFER_POOL_MIB (MiB; 0 = LadybugDB's own default, ~80% of memory)."""
+    raw = (os.environ if environ is None else environ).get(BUFFER_POOL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BUFFER_POOL_MIB
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{BUFFER_POOL_ENV}={raw!r}: give the graph's buffer pool in MiB, or 0 "
+                         "for LadybugDB's default (~80% of the machine's memory)") from None
+    if value < 0:
+        raise ValueError(f"{BUFFER_POOL_ENV}={raw!r} is negative; give MiB, or 0")
+    return value
+
+
+class GraphBufferPoolError(RuntimeError):
+    """A load needed more than the buffer pool's cap; the message says what to raise."""
 
 
 class GraphSchemaError(RuntimeError):
@@ -58,15 +96,27 @@ class LadybugStore:
     """One embedded database folder; use as a context manager."""
 
     def __init__(self, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, buffer_pool_mib: int | None = None) -> None:
+        """buffer_pool_mib: LadybugDB's buffer pool cap (None: `buffer_pool_mib_from_env()`;
+        0: LadybugDB's default, ~80% of the machine's memory)."""
         self.path = Path(path)
         self.batch_size = batch_size
+        self.buffer_pool_mib = (buffer_pool_mib_from_env() if buffer_pool_mib is None
+                                else buffer_pool_mib)
+        if self.buffer_pool_mib < 0:
+            raise ValueError(f"buffer_pool_mib={self.buffer_pool_mib}: give MiB, or 0")
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = lb.Database(str(self.path), read_only=read_only)
+        self._db = lb.Database(str(self.path), read_only=read_only,
+                               buffer_pool_size=self.buffer_pool_mib * 1024 * 1024)
         self._conn = lb.Connection(self._db)
         if not read_only:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+            except RuntimeError as error:
+                self.close()
+                self._raise_pool_error(error)
+                raise
 
     def __enter__(self) -> LadybugStore:
         return self
@@ -114,15 +164,35 @@ class LadybugStore:
 
     def transaction(self, statements: Iterable[Statement]) -> None:
         """All the statements or none (LadybugDB's WAL undoes an uncommitted one after a
-        crash)."""
+        crash). The error raised is the first one: a statement's, not the ROLLBACK's (after
+        some errors LadybugDB has already ended the transaction and refuses the ROLLBACK)."""
         self._conn.execute("BEGIN TRANSACTION")
         try:
             for cypher, parameters in statements:
                 self._execute(cypher, parameters)
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as error:
+            try:
+                self._conn.execute("ROLLBACK")
+            except RuntimeError as rollback_error:
+                logger.debug("%s: ROLLBACK after %r: %s", self.path, error, rollback_error)
+            self._raise_pool_error(error)
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except RuntimeError as error:
+            self._raise_pool_error(error)
+            raise
+
+    def _raise_pool_error(self, error: BaseException) -> None:
+        """A full buffer pool as what to do about it (LadybugDB's message names no setting)."""
+        if isinstance(error, RuntimeError) and _POOL_FULL in str(error).lower():
+            cap = f"{self.buffer_pool_mib} MiB" if self.buffer_pool_mib else "its default"
+            raise GraphBufferPoolError(
+                f"{self.path}: the load needs more memory than LadybugDB's buffer pool "
+                f"({cap}) holds; set {BUFFER_POOL_ENV} to a larger size in MiB (for "
+                f"`angiokg load-graph`: --buffer-pool-mib), or 0 for LadybugDB's default "
+                f"(~80% of the machine's memory), and load again. LadybugDB said: "
+                f"{' '.join(str(error).split())}") from error
 
     def delete_reports(self, report_ids: Sequence[str]) -> None:
         self.transaction(delete_statements(report_ids, self.batch_size))
@@ -165,13 +235,63 @@ class LadybugStore:
         return counts
 
     def load_run(self, root: str | Path, run: RunInfo) -> dict[str, int]:
-        """Load a committed run's Parquet datasets in bulk, in one transaction.
+        """Load a committed run's Parquet datasets in bulk, in one transaction; returns rows per
+        table. Python holds one shard's rows at a time (staged to Parquet files), LadybugDB
+        reads each table with one COPY of all the staged files."""
+        self._remove_stale_staging()
+        staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix, dir=self.path.parent))
+        try:
+            counts = {name: t.num_rows for name, t in tree_tables(default_tree()).items()}
+            self.transaction(self._staged_statements(root, run, staging, counts))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        logger.info("%s: loaded run %s, %d reports (bulk COPY of staged files)", self.path,
+                    run.run_id, counts.get(gm.REPORT.label, 0))
+        return counts
 
-        Not shard by shard as Neo4jWriter.load_run: each COPY into a table that already holds
-        rows leaves LadybugDB holding more memory (its own, not Arrow's: about 65 MiB per
-        256-report shard, measured), so pieces cost more, not less: 4,000 gold reports in 16
-        shards peaked at 1,412 MiB against 681 MiB loaded whole (1,000: 602 vs 469)."""
-        return self.load_graph(graph_tables(read_run(root, run), run.run_id), bulk=True)
+    def _staged_statements(self, root: str | Path, run: RunInfo, staging: Path,
+                           counts: dict[str, int]) -> Iterator[Statement]:
+        """The run's statements, made as the transaction takes them: the tree; per shard the
+        deletes of its reports' earlier findings and the upsert of its Report nodes, its other
+        tables written to `staging`; then one COPY per table of all its staged files."""
+        yield from tree_statements(tree_tables(default_tree()), gm.LADYBUG, self.batch_size)
+        files: dict[str, list[Path]] = {}
+        for shard, graph in enumerate(run_graph_pieces(root, run)):
+            yield from delete_statements(graph[gm.REPORT.label].column("id").to_pylist(),
+                                         self.batch_size)
+            yield from merge_statements(graph, _UPSERTED, gm.LADYBUG, self.batch_size)
+            for spec in (*PER_REPORT_NODES, *PER_REPORT_RELS):
+                name = spec.label if isinstance(spec, gm.NodeSpec) else spec.type
+                counts[name] = counts.get(name, 0) + graph[name].num_rows
+                if spec in _UPSERTED or not graph[name].num_rows:
+                    continue
+                file = staging / f"{name}-{shard:05d}.parquet"
+                pq.write_table(graph[name], file)
+                files.setdefault(name, []).append(file)
+        for name, paths in files.items():
+            yield self._copy_files(name, paths)
+
+    @staticmethod
+    def _copy_files(name: str, paths: Sequence[Path]) -> Statement:
+        # COPY takes no parameter for a file source, so the paths (ours, made by mkdtemp under
+        # the database's folder) are spliced in; refuse what could end the string literal.
+        for path in paths:
+            if "'" in str(path) or "\\" in str(path):
+                raise ValueError(f"{path}: the graph's folder holds a quote or a backslash, "
+                                 "which LadybugDB's COPY cannot be given safely; put the graph "
+                                 "in a folder without them")
+        listed = ", ".join(f"'{path}'" for path in paths)
+        return f"COPY {name} FROM [{listed}]", {}
+
+    def _remove_stale_staging(self) -> None:
+        """Staging folders a killed load left (LadybugDB lets one writer open the database, so
+        none belongs to a load running now)."""
+        for folder in self.path.parent.glob(self._staging_prefix + "*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @property
+    def _staging_prefix(self) -> str:
+        return f".{self.path.name}.staging-"
 
     def load_documents(self, documents: Sequence[Document], schema: Schema, run: RunInfo,
                        outcomes: Sequence[ReportOutcome] | None = None) -> dict[str, int]:

@@ -243,3 +243,59 @@ def test_batches_split_rows_and_refuse_zero():
     assert [list(b) for b in batches([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
     with pytest.raises(ValueError):
         list(batches([1], 0))
+
+
+def test_a_load_too_big_for_the_buffer_pool_says_what_to_raise_and_changes_nothing(tmp_path):
+    from export.ladybug_store import BUFFER_POOL_ENV, GraphBufferPoolError
+
+    docs = [lad_doc("r1"), coordination_doc("r2")]
+    ps.write_run(tmp_path / "data", RUN, ps.document_tables(docs, outcomes_for(docs), SCHEMA, RUN))
+    with LadybugStore(tmp_path / "graph.lbug", batch_size=2) as roomy:
+        roomy.load_documents([lad_doc("r1", "50%")], SCHEMA, RUN)
+        before = snapshot(roomy)
+    # 32 MiB opens the database but cannot hold a bulk load (LadybugDB needs ~40 MiB for even a
+    # small one); its own message names no setting, and the failed ROLLBACK used to hide it
+    with LadybugStore(tmp_path / "graph.lbug", buffer_pool_mib=32) as tight, \
+            pytest.raises(GraphBufferPoolError, match=BUFFER_POOL_ENV) as failed:
+        tight.load_run(tmp_path / "data", RUN)
+    assert "(32 MiB)" in str(failed.value) and "buffer pool is full" in str(failed.value)
+    with LadybugStore(tmp_path / "graph.lbug", read_only=True) as after:
+        assert snapshot(after) == before
+        assert after.query("MATCH (f:Finding) WHERE NOT f.negated "
+                           "RETURN f.percentage_text").rows == (("50%",),)
+    assert not any("staging" in p.name for p in tmp_path.iterdir())
+
+
+def test_the_buffer_pool_cap_comes_from_the_environment_with_a_clear_error(tmp_path,
+                                                                        monkeypatch):
+    from export.ladybug_store import (
+        BUFFER_POOL_ENV,
+        DEFAULT_BUFFER_POOL_MIB,
+        buffer_pool_mib_from_env,
+    )
+
+    assert buffer_pool_mib_from_env({}) == DEFAULT_BUFFER_POOL_MIB
+    assert buffer_pool_mib_from_env({BUFFER_POOL_ENV: " 512 "}) == 512
+    assert buffer_pool_mib_from_env({BUFFER_POOL_ENV: "0"}) == 0  # LadybugDB's own default
+    for bad in ("lots", "-1", "1.5"):
+        with pytest.raises(ValueError, match=BUFFER_POOL_ENV):
+            buffer_pool_mib_from_env({BUFFER_POOL_ENV: bad})
+    monkeypatch.setenv(BUFFER_POOL_ENV, "96")
+    with LadybugStore(tmp_path / "graph.lbug") as store:
+        assert store.buffer_pool_mib == 96
+
+
+def test_a_bulk_load_leaves_no_staging_files_and_clears_a_killed_loads(tmp_path):
+    docs = [lad_doc("r1"), coordination_doc("r2")]
+    ps.write_run(tmp_path / "data", RUN, ps.document_tables(docs, outcomes_for(docs), SCHEMA, RUN))
+    graph_dir = tmp_path / "graph"
+    stale = graph_dir / ".angiokg.lbug.staging-killed"  # what a load killed midway leaves
+    stale.mkdir(parents=True)
+    (stale / "Finding-00000.parquet").write_bytes(b"half written")
+    mine = graph_dir / "notes.txt"  # anything else in the folder is not the store's
+    mine.write_text("keep", encoding="utf-8")
+    with LadybugStore(graph_dir / "angiokg.lbug") as store:
+        counts = store.load_run(tmp_path / "data", RUN)
+        assert count(store, "(f:Finding)") == counts["Finding"] == 4
+    assert sorted(p.name for p in graph_dir.iterdir() if "staging" in p.name) == []
+    assert mine.read_text(encoding="utf-8") == "keep"
