@@ -19,9 +19,10 @@ holds a line break: the manual warns that it can severely slow the import.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from export import graph_model as gm
-from export.csv_safety import write_csv
-from export.graph_tables import graph_tables
-from export.parquet_sink import RunInfo, read_run
-from ingest.atomic import write_text_atomic
+from export.csv_safety import format_row
+from export.graph_tables import run_graph_pieces
+from export.parquet_sink import RunInfo
+from ingest.atomic import atomic_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -123,30 +124,45 @@ def _after_import(guard: bool) -> str:
 def write_bundle(graph: Mapping[str, pa.Table], folder: str | Path, *,
                  database: str = "neo4j", guard: bool = True) -> Bundle:
     """Write the CSV files, import.sh and after-import.cypher for `graph` into `folder`."""
+    return write_bundle_pieces([graph], folder, database=database, guard=guard)
+
+
+def write_bundle_pieces(pieces: Iterable[Mapping[str, pa.Table]], folder: str | Path, *,
+                        database: str = "neo4j", guard: bool = True) -> Bundle:
+    """The bundle of a graph given piece by piece (`run_graph_pieces`: one shard of whole
+    reports each), one piece in memory at a time; every file stays open until the last piece.
+    The coronary tree, in every piece, is written from the first."""
     folder = Path(folder)
-    rows = {}
-    multiline = []
-    for spec in gm.NODES:
-        name = f"nodes/{spec.label}.csv"
-        rows[spec.label] = write_csv(folder / name, node_header(spec),
-                                     _rows(graph[spec.label], spec.label), guard=guard)
-        if has_line_breaks(graph[spec.label]):
-            multiline.append(name)
-    for rel in gm.RELS:
-        name = f"rels/{rel.type}.csv"
-        rows[rel.type] = write_csv(folder / name, rel_header(rel),
-                                   _rows(graph[rel.type], rel.type), guard=guard)
-        if has_line_breaks(graph[rel.type]):
-            multiline.append(name)
+    specs = [(f"nodes/{s.label}.csv", s.label, node_header(s), s in gm.TREE_NODES)
+             for s in gm.NODES]
+    specs += [(f"rels/{r.type}.csv", r.type, rel_header(r), r in gm.TREE_RELS) for r in gm.RELS]
+    rows = {name: 0 for _, name, _, _ in specs}
+    multiline: set[str] = set()
+    with contextlib.ExitStack() as stack:
+        files = {}
+        for file_name, name, header, _ in specs:
+            tmp = stack.enter_context(atomic_path(folder / file_name))
+            files[name] = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+            files[name].write(",".join(header) + "\n")  # bare: our names, neo4j-admin syntax
+        for number, graph in enumerate(pieces):
+            for file_name, name, _, tree in specs:
+                if tree and number:
+                    continue
+                for row in _rows(graph[name], name):
+                    files[name].write(format_row(row, guard=guard))
+                    rows[name] += 1
+                if has_line_breaks(graph[name]):
+                    multiline.add(file_name)
+    multiline_files = [f for f, _, _, _ in specs if f in multiline]
     script = folder / "import.sh"
-    relative = import_command(Path("."), database, multiline=bool(multiline))
-    write_text_atomic(script, _import_script(relative, database, multiline))
+    relative = import_command(Path("."), database, multiline=bool(multiline_files))
+    write_text_atomic(script, _import_script(relative, database, multiline_files))
     script.chmod(0o755)
     after = folder / "after-import.cypher"
     write_text_atomic(after, _after_import(guard))
     logger.info("bulk-import bundle in %s: %s", folder,
                 ", ".join(f"{k} {v}" for k, v in rows.items()))
-    return Bundle(folder, script, after, rows, tuple(multiline))
+    return Bundle(folder, script, after, rows, tuple(multiline_files))
 
 
 def _import_script(command: list[str], database: str, multiline: list[str]) -> str:
@@ -172,6 +188,7 @@ def _import_script(command: list[str], database: str, multiline: list[str]) -> s
 
 def bundle_from_run(root: str | Path, run: RunInfo, folder: str | Path, *,
                     database: str = "neo4j", guard: bool = True) -> Bundle:
-    """The bundle for a committed run of the Parquet datasets under `root`."""
-    graph = graph_tables(read_run(root, run), run.run_id)
-    return write_bundle(graph, folder, database=database, guard=guard)
+    """The bundle for a committed run of the Parquet datasets under `root`, read one shard at
+    a time (a run of any size holds one shard's rows in memory)."""
+    return write_bundle_pieces(run_graph_pieces(root, run), folder, database=database,
+                               guard=guard)
