@@ -87,6 +87,10 @@ def angiokg() -> list[str]:
 def run_child(command: list[str], log: Path, threads: int) -> tuple[float, float, str]:
     """(wall s, peak RSS MiB, output) of one child process; raises if it fails."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    # The nightly's ephemeral Prefect API must come up within this many wall-clock seconds: a
+    # benchmark paused for minutes (SIGSTOP, so that a timing run elsewhere has the machine) or
+    # a loaded machine during its start-up failed the child after flows_cli's 180 s.
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "900")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     with log.open("w") as handle:
