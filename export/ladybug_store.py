@@ -11,11 +11,13 @@ a report replaces it, and no reader sees it half loaded.
 Memory (`bench/bench_memory.py`): LadybugDB's buffer pool is capped (`DEFAULT_BUFFER_POOL_MIB`,
 or $ANGIOKG_GRAPH_BUFFER_POOL_MIB); uncapped it may take ~80% of the machine's memory. A load
 that needs more than the cap fails with a message that says which setting to raise.
-COPY from the staged files rather than from an Arrow table passed as a parameter: loading a
-whole 10,000-report run from Arrow peaked at 977 MiB (the run's Arrow tables in Python, and
-LadybugDB's own copy of what it scans), from the files at 340 MiB (a 128 MiB pool); and one
-COPY per table rather than one per shard, since each COPY into a table that already holds rows
-leaves LadybugDB holding more (about 65 MiB per 256-report shard: 3,009 MiB for 40 shards).
+COPY from the staged files rather than from an Arrow table passed as a parameter: a whole
+10,000-report run loaded from its Arrow tables peaked at 974 MiB (the run's tables in Python,
+and LadybugDB's own copy of what it scans), staged at 577-580 MiB, as fast (1,000: 458 vs 346-351;
+fresh processes, side by side); and one COPY per table rather than one per shard, since each
+COPY into a table that already holds rows leaves LadybugDB holding more (about 65 MiB per
+256-report shard: 3,009 MiB for 40 shards). What still grows with the run is LadybugDB's memory
+for the transaction's uncommitted rows.
 
 Query parameters carry every value; the only thing spliced into a statement is the path of a
 staging file this module names itself (COPY takes no parameter for its source), refused if it
