@@ -156,6 +156,8 @@ def test_extraction_freezes_the_older_objects_only_while_it_runs():
     try:
         frozen = gc.get_freeze_count()
         assert len(list(extractor.extract(documents))) == 3
-        assert gc.get_freeze_count() >= frozen
+        # not unfrozen (that would be 0); a frozen object freed by its reference count leaves
+        # the permanent generation, so the count may drop by a few (42 of 824,550 seen in CI)
+        assert gc.get_freeze_count() > frozen - 1000
     finally:
         gc.unfreeze()
