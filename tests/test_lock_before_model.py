@@ -146,14 +146,20 @@ sys.exit(code)
 """
 
 
-def test_a_refused_nightly_does_not_start_prefect(tmp_path):
-    out = tmp_path / "run"
+def _nightly_in_a_fresh_interpreter(script: str, out: Path, timeout: int
+                                    ) -> subprocess.CompletedProcess:
+    """`angiokg nightly` on the sample into `out`, run by `script` in its own interpreter."""
     sample = TESTS.parent / "data" / "sample"
     argv = ["nightly", "--annotated", str(sample / "annotated"), "--archive",
             str(sample / "archive"), "--out", str(out)]
+    return subprocess.run([sys.executable, "-c", script, *argv], capture_output=True,
+                          text=True, cwd=TESTS.parent, timeout=timeout)
+
+
+def test_a_refused_nightly_does_not_start_prefect(tmp_path):
+    out = tmp_path / "run"
     with output_lock(out, wait=False, command="holder"):
-        refused = subprocess.run([sys.executable, "-c", _NIGHTLY, *argv], capture_output=True,
-                                 text=True, cwd=TESTS.parent, timeout=300)
+        refused = _nightly_in_a_fresh_interpreter(_NIGHTLY, out, timeout=300)
     assert refused.returncode == 2, refused.stderr
     assert "prefect not started" in refused.stdout
     assert "angiokg nightly:" in refused.stderr and "holder (pid" in refused.stderr
@@ -177,11 +183,7 @@ sys.exit(code)
 
 def test_a_nightly_whose_folder_is_taken_after_the_check_is_refused_in_one_line(tmp_path):
     out = tmp_path / "run"
-    sample = TESTS.parent / "data" / "sample"
-    argv = ["nightly", "--annotated", str(sample / "annotated"), "--archive",
-            str(sample / "archive"), "--out", str(out)]
-    refused = subprocess.run([sys.executable, "-c", _NIGHTLY_RACE, *argv], capture_output=True,
-                             text=True, cwd=TESTS.parent, timeout=600)
+    refused = _nightly_in_a_fresh_interpreter(_NIGHTLY_RACE, out, timeout=600)
     assert refused.returncode == 2, refused.stderr[-2000:]
     assert "angiokg nightly:" in refused.stderr and "holder (pid" in refused.stderr
     assert "Traceback" not in refused.stderr
