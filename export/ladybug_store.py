@@ -47,6 +47,7 @@ from export.graph_load import (
     delete_statements,
     merge_load,
     merge_statements,
+    name_of,
     tree_statements,
 )
 from export.graph_model import BUFFER_POOL_ENV, DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_POOL_MIB
@@ -228,7 +229,7 @@ class LadybugStore:
                           + merge_statements(graph, _UPSERTED, gm.LADYBUG, self.batch_size))
             for spec in (*PER_REPORT_NODES, *PER_REPORT_RELS):
                 if spec not in _UPSERTED:
-                    name = spec.label if isinstance(spec, gm.NodeSpec) else spec.type
+                    name = name_of(spec)
                     statements += self._copy(name, graph[name])
             self.transaction(statements)
             counts = {name: t.num_rows for name, t in graph.items()}
@@ -243,27 +244,28 @@ class LadybugStore:
         self._remove_stale_staging()
         staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix, dir=self.path.parent))
         try:
-            counts = {name: t.num_rows for name, t in tree_tables(default_tree()).items()}
-            self.transaction(self._staged_statements(root, run, staging, counts))
+            tree = tree_tables(default_tree())
+            counts = {name: t.num_rows for name, t in tree.items()}
+            self.transaction(self._staged_statements(root, run, tree, staging, counts))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         logger.info("%s: loaded run %s, %d reports (bulk COPY of staged files)", self.path,
                     run.run_id, counts.get(gm.REPORT.label, 0))
         return counts
 
-    def _staged_statements(self, root: str | Path, run: RunInfo, staging: Path,
-                           counts: dict[str, int]) -> Iterator[Statement]:
+    def _staged_statements(self, root: str | Path, run: RunInfo, tree: Mapping[str, pa.Table],
+                           staging: Path, counts: dict[str, int]) -> Iterator[Statement]:
         """The run's statements, made as the transaction takes them: the tree; per shard the
         deletes of its reports' earlier findings and the upsert of its Report nodes, its other
         tables written to `staging`; then one COPY per table of all its staged files."""
-        yield from tree_statements(tree_tables(default_tree()), gm.LADYBUG, self.batch_size)
+        yield from tree_statements(tree, gm.LADYBUG, self.batch_size)
         files: dict[str, list[Path]] = {}
         for shard, graph in enumerate(run_graph_pieces(root, run)):
             yield from delete_statements(graph[gm.REPORT.label].column("id").to_pylist(),
                                          self.batch_size)
             yield from merge_statements(graph, _UPSERTED, gm.LADYBUG, self.batch_size)
             for spec in (*PER_REPORT_NODES, *PER_REPORT_RELS):
-                name = spec.label if isinstance(spec, gm.NodeSpec) else spec.type
+                name = name_of(spec)
                 counts[name] = counts.get(name, 0) + graph[name].num_rows
                 if spec in _UPSERTED or not graph[name].num_rows:
                     continue
