@@ -180,7 +180,6 @@ class Extractor:
         self.max_chars = max_chars
         self.temperatures = temperatures or Temperatures()
         self._label_index = {label: i for i, label in enumerate(model.relation_labels)}
-        self._between: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
         self._choices: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
         # Called after each window of `extract` (Extractor.load: give freed memory back).
         self.after_window: Callable[[], None] | None = None
@@ -422,24 +421,17 @@ class Extractor:
         return PairDecision(label, first_is_arg1, allowed[best], allowed[0], entropy)
 
     def _options(self, first_type: str, second_type: str) -> tuple[tuple[str, bool, int], ...]:
-        """NoRelation, then `_allowed`'s labels: what a pair of these types may be."""
+        """What a pair of these types may be: NoRelation, then (relation, first_is_arg1, label
+        index) for each relation the schema allows between them, each relation once (a label
+        names a relation, not its direction); asked once per pair, answered once per pair of
+        types."""
         key = (first_type, second_type)
         if key not in self._choices:
-            self._choices[key] = ((NO_RELATION, True, self._label_index[NO_RELATION]),
-                                  *self._allowed(first_type, second_type))
-        return self._choices[key]
-
-    def _allowed(self, first_type: str, second_type: str) -> tuple[tuple[str, bool, int], ...]:
-        """(relation, first_is_arg1, label index) the schema allows between the two types, each
-        relation once (a label names a relation, not its direction); asked once per pair,
-        answered once per pair of types."""
-        key = (first_type, second_type)
-        if key not in self._between:
             seen: set[str] = set()
-            allowed = []
+            options = [(NO_RELATION, True, self._label_index[NO_RELATION])]
             for name, first_is_arg1 in self.schema.relations_between(*key):
                 if name not in seen:
                     seen.add(name)
-                    allowed.append((name, first_is_arg1, self._label_index[name]))
-            self._between[key] = tuple(allowed)
-        return self._between[key]
+                    options.append((name, first_is_arg1, self._label_index[name]))
+            self._choices[key] = tuple(options)
+        return self._choices[key]
