@@ -41,15 +41,13 @@ Two rearrangements save work without changing what is computed (only float round
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.models.bert.modeling_bert import BertLayer, eager_attention_forward
+from transformers.models.bert.modeling_bert import BertLayer
 from transformers.pytorch_utils import apply_chunking_to_forward
 
 from extraction.attention_masks import PairIndex, additive, pair_members
+from extraction.bert_parts import attention_function, qkv_projection
 
 
 def _heads(layer: BertLayer, hidden: torch.Tensor) -> torch.Tensor:
@@ -84,9 +82,7 @@ def layer_rows(
     """
     sa = layer.attention.self
     query = sa.query(query_hidden) if query is None else query
-    attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-        sa.config._attn_implementation, eager_attention_forward
-    )
+    attend = attention_function(sa)
     context, _ = attend(
         sa,
         _heads(layer, query),
@@ -160,10 +156,8 @@ def member_rows(
     slot[wanted] = torch.arange(len(wanted), device=flat.device)
     rows = lower_hidden.reshape(batch * tokens, hidden).index_select(0, wanted)  # (U, H)
     sa = layer.attention.self
-    weight = torch.cat([sa.query.weight, sa.key.weight, sa.value.weight])
-    bias = torch.cat([sa.query.bias, sa.key.bias, sa.value.bias])
     take = torch.where(valid, slot[flat], 0)
-    projected = nn.functional.linear(rows, weight, bias)[take]  # (P, Ls, 3H)
+    projected = qkv_projection(sa, rows)[take]  # (P, Ls, 3H)
     return rows, projected, take
 
 
@@ -191,9 +185,7 @@ def first_layer_rows(layer: BertLayer, rows: torch.Tensor, projected: torch.Tens
     hidden = rows.shape[-1]
     query, key, value = projected.split(hidden, dim=-1)
     sa = layer.attention.self
-    attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-        sa.config._attn_implementation, eager_attention_forward
-    )
+    attend = attention_function(sa)
     context, _ = attend(sa, _heads(layer, query), _heads(layer, key), _heads(layer, value),
                         mask, dropout=0.0 if not sa.training else sa.dropout.p,
                         scaling=sa.scaling)

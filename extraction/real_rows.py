@@ -17,12 +17,12 @@ BertLayer.forward, so its dropout draws are as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import nn
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.models.bert.modeling_bert import BertLayer, eager_attention_forward
+from transformers.models.bert.modeling_bert import BertLayer
+
+from extraction.bert_parts import attention_function, qkv_projection
 
 
 def real_rows_layers(layers: Sequence[BertLayer], hidden: torch.Tensor,
@@ -54,16 +54,12 @@ def _layer(layer: BertLayer, rows: torch.Tensor, where: torch.Tensor, batch: int
     width = rows.shape[-1]
     size = sa.attention_head_size
     # queries, keys and values in one product, then spread into the padded shape for attention
-    weight = torch.cat([sa.query.weight, sa.key.weight, sa.value.weight])
-    bias = torch.cat([sa.query.bias, sa.key.bias, sa.value.bias])
-    projected = nn.functional.linear(rows, weight, bias)
+    projected = qkv_projection(sa, rows)
     spread = projected.new_zeros(batch * tokens, 3 * width).index_copy_(0, where, projected)
     del projected  # freed before attention and the feed-forward allocate theirs
     query, key, value = (part.view(batch, tokens, -1, size).transpose(1, 2)
                          for part in spread.view(batch, tokens, 3 * width).split(width, dim=-1))
-    attend: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-        sa.config._attn_implementation, eager_attention_forward
-    )
+    attend = attention_function(sa)
     context, _ = attend(sa, query, key, value, mask, dropout=0.0, scaling=sa.scaling)
     context = context.reshape(batch * tokens, width).index_select(0, where)
     attention_output = layer.attention.output(context, rows)
