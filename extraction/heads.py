@@ -93,8 +93,7 @@ def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor,
     # Backward over each sentence reversed within its own length, so that every one starts at
     # step 0 from `end` (no per-step choice between a sentence's own step and its end); `mirror`
     # is an involution on each sentence's positions (padding maps to 0, unread).
-    steps = torch.arange(length, device=emissions.device)
-    mirror = (lengths[:, None] - 1 - steps).clamp_min(0)[..., None].expand(-1, -1, classes)
+    mirror = _mirrored(lengths, length)[..., None].expand(-1, -1, classes)
     reversed_emissions = emissions.gather(1, mirror)
     backward = weights.T.contiguous()
     beta = end.expand(batch, -1)
@@ -105,6 +104,13 @@ def crf_marginals(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor,
     beta = torch.stack(betas, 1).gather(1, mirror)
     marginals = torch.exp(alpha + beta - log_z.view(batch, 1, 1))
     return torch.where(mask[..., None], marginals, 0.0)
+
+
+def _mirrored(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, L) positions that reverse each sentence within its own length (an involution on
+    them; padding positions map to 0, which nobody reads)."""
+    steps = torch.arange(length, device=lengths.device)
+    return (lengths[:, None] - 1 - steps).clamp_min(0)
 
 
 def _log_matmul(scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -132,14 +138,13 @@ def viterbi_paths(crf: CRF, emissions: torch.Tensor, mask: torch.Tensor) -> list
     _, last_tag = (torch.stack(scores, 1)[rows, lengths - 1] + end).max(dim=1)
     # The trace-back runs over each sentence reversed within its own length, so that every one
     # starts at step 0 from its own last tag; then the tags are put back in text order.
-    steps = torch.arange(length, device=emissions.device)
     back = [last_tag]
-    if history:
-        mirror = (lengths[:, None] - 2 - steps[:-1]).clamp_min(0)[..., None]
+    if history:  # the L - 1 steps' choices, each sentence's reversed within its own L - 1
+        mirror = _mirrored(lengths - 1, length - 1)[..., None]
         reversed_history = torch.stack(history, 1).gather(1, mirror.expand(-1, -1, classes))
         for r in range(length - 1):
             back.append(reversed_history[:, r].gather(1, back[-1].unsqueeze(1)).squeeze(1))
-    in_text_order = torch.stack(back, 1).gather(1, (lengths[:, None] - 1 - steps).clamp_min(0))
+    in_text_order = torch.stack(back, 1).gather(1, _mirrored(lengths, length))
     return [row[:n] for row, n in zip(in_text_order.tolist(), lengths.tolist(), strict=True)]
 
 
