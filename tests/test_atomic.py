@@ -7,7 +7,14 @@ import stat
 
 import pytest
 
-from ingest.atomic import atomic_directory, atomic_path, write_json_atomic, write_text_atomic
+from ingest.atomic import (
+    WriteFailed,
+    atomic_directory,
+    atomic_group,
+    atomic_path,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 def _names(folder):
@@ -55,3 +62,37 @@ def test_a_directory_is_swapped_in_whole_and_a_failed_build_keeps_the_old_one(tm
     assert _names(target) == ["config.json", "weights"]
     assert (target / "weights").read_bytes() == b"v2"
     assert _names(tmp_path) == ["model"]
+
+
+def test_a_group_puts_every_file_in_place_durably_and_a_failure_names_its_file(tmp_path):
+    targets = [tmp_path / name / "part-0.parquet" for name in ("reports", "entities", "triples")]
+    synced = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    os.fsync = counting_fsync
+    try:
+        with atomic_group() as group:
+            for target in targets:
+                with group.path(target) as tmp:
+                    tmp.write_bytes(target.parent.name.encode())
+                assert not target.exists()  # in place only when the group ends
+    finally:
+        os.fsync = real_fsync
+    assert [t.read_bytes() for t in targets] == [b"reports", b"entities", b"triples"]
+    assert all(_names(t.parent) == ["part-0.parquet"] for t in targets)
+    # every file's data and every folder holding one, each synced once
+    assert sorted(p for p in synced if p.endswith(".tmp")) == sorted(synced[:3])
+    assert sorted(synced[3:]) == sorted(str(t.parent) for t in targets)
+
+    failing = pytest.raises(WriteFailed, match="cannot write .*entities/part-0.parquet: gone")
+    with failing, atomic_group() as group:
+        with group.path(targets[0]) as tmp:
+            tmp.write_bytes(b"new")
+        with group.path(targets[1]) as tmp:
+            raise OSError(5, "gone")
+    assert [t.read_bytes() for t in targets] == [b"reports", b"entities", b"triples"]
+    assert all(_names(t.parent) == ["part-0.parquet"] for t in targets)  # no temporary left
