@@ -48,7 +48,13 @@ from export.published import (
     check_name,
     record_published,
 )
-from ingest.atomic import atomic_path, fsync_dir, write_bytes_atomic, write_json_atomic
+from ingest.atomic import (
+    atomic_group,
+    atomic_path,
+    fsync_dir,
+    sync_together,
+    write_json_atomic,
+)
 from ingest.document import Document, ReportOutcome
 from ingest.records import KeyValueRecord, records_from_document
 from ingest.report_summary import ReportSummary, report_summary
@@ -280,7 +286,9 @@ def begin_run(root: str | Path, run: RunInfo, *, resume: bool) -> set[str]:
 
     A commit cut short is finished first (its shards were all written). With `resume` False any
     staged shards are discarded and the run is written from scratch. Temporary files a killed
-    writer left in the staging are removed.
+    writer left in the staging are removed, and so are the files of a shard without its marker
+    (killed before the marker, or the marker lost in a power cut: it is not synced): the shard
+    is incomplete, and its reports are written again, perhaps in other shards.
     """
     staging = staging_dir(root, run.run_id)
     if (staging / _COMMIT_MARKER).exists():
@@ -289,7 +297,12 @@ def begin_run(root: str | Path, run: RunInfo, *, resume: bool) -> set[str]:
     if not resume:
         shutil.rmtree(staging, ignore_errors=True)
     _remove_temporaries(staging)
-    return completed_shards(root, run)
+    done = completed_shards(root, run)
+    for shard in sorted(_staged_shards(staging) - done):
+        logger.warning("run %s: shard %s has no marker (incomplete); removing its files",
+                       run.run_id, shard)
+        discard_shard(root, run, shard)
+    return done
 
 
 def completed_shards(root: str | Path, run: RunInfo) -> set[str]:
@@ -310,11 +323,17 @@ def write_shard(
         raise ValueError(f"unknown datasets {sorted(unknown)}; expected some of {DATASETS}")
     marker = staging / _SHARD_MARKERS / f"{shard}.done"
     marker.unlink(missing_ok=True)  # the shard is incomplete until every file is in place
-    for dataset, table in tables.items():
-        if not table.schema.equals(SCHEMAS[dataset]):
-            table = table.cast(SCHEMAS[dataset])
-        _write_atomic(table, _part_file(staging, dataset, shard))
-    write_bytes_atomic(marker, b"")
+    with atomic_group() as group:  # durable together: one wait for the disk, not one per file
+        for dataset, table in tables.items():
+            if not table.schema.equals(SCHEMAS[dataset]):
+                table = table.cast(SCHEMAS[dataset])
+            with group.path(_part_file(staging, dataset, shard)) as tmp:
+                pq.write_table(table, tmp)
+    # Created once every file is durable, and not synced itself: the marker only says the set
+    # is whole, to this process and the next start. Lost in a power cut, the shard is redone
+    # (`pipeline.sinks.prepare_run` keeps a shard only with its marker and its manifest entries).
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 def discard_shard(root: str | Path, run: RunInfo, shard: str) -> None:
@@ -335,6 +354,12 @@ def _remove_temporaries(staging: Path) -> None:
     if staging.is_dir():
         for leftover in staging.rglob(".*.tmp"):
             leftover.unlink(missing_ok=True)
+
+
+def _staged_shards(staging: Path) -> set[str]:
+    """The shards with a part file in any dataset of the staging, marked or not."""
+    return {f.stem.removeprefix("part-") for dataset in DATASETS
+            for f in (staging / dataset).glob("part-*.parquet")}
 
 
 def _check_shards_complete(staging: Path) -> None:
@@ -369,7 +394,7 @@ def commit_run(root: str | Path, run: RunInfo) -> dict[str, Path]:
                 _write_atomic(to_table(dataset, []), folder / "part-empty.parquet")
         write_json_atomic(marker, {"run_id": run.run_id, "run_date": run.run_date.isoformat(),
                                    "model_version": run.model_version})
-    published = {}
+    published, replaced = {}, []
     for dataset in DATASETS:
         staged, final = staging / dataset, partition_dir(root, dataset, run)
         published[dataset] = final
@@ -379,8 +404,12 @@ def commit_run(root: str | Path, run: RunInfo) -> dict[str, Path]:
         old = final.with_name(f".replaced-{final.name}-{uuid.uuid4().hex[:8]}")
         if final.exists():
             os.rename(final, old)
+            replaced.append(old)
         os.rename(staged, final)
-        fsync_dir(final.parent)
+    # Every partition's rename durable before the run is listed (a power cut after the listing
+    # must not undo one); the five folders synced together, one wait for the disk.
+    sync_together(fsync_dir, (final.parent for final in published.values()))
+    for old in replaced:
         shutil.rmtree(old, ignore_errors=True)
     record_published(root, run)
     shutil.rmtree(staging, ignore_errors=True)
