@@ -31,6 +31,19 @@ give `run(archive, sink, extractor, settings)` a `Sink` (`pipeline.sinks`), or c
 A process killed at any moment leaves a state the next start recovers: the same run id resumes
 from its staged shards, a plain rerun (a new id) extracts what was lost; every report's output
 ends up present once (docs/faults.md, "Crashes and restarts").
+
+Durability (a power cut, not a kill: a killed process loses nothing the kernel already has) is
+paid for only where losing a write could lose or duplicate a report, each wait ~1-5 ms here:
+- a shard: its five files' data fsync'd together, then their folders together
+  (`ingest.atomic.atomic_group`); its marker and its manifest commit wait for nothing. A
+  staged shard counts on resume only with both its marker and its entries, so a power cut
+  that loses either only means the shard is extracted again (its files are replaced);
+- publish: the manifest's log fsync'd (every shard's entries on disk) before the journal that
+  makes the run visible, the journal, the five partitions' renames (synced together), the
+  published list and the current view; the manifest's final mark waits for nothing (the next
+  start re-marks a listed run). Why each is enough: `pipeline.manifest`, "Durability".
+Measured (strace -f -c -e trace=fsync,fdatasync, a one-shard run of 150 reports into a new
+folder): 57 syncs, one after another, before; 33 in 21 waits now.
 """
 
 from __future__ import annotations

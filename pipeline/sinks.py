@@ -32,7 +32,14 @@ from ingest.brat_writer import write_document
 from ingest.document import Document, ReportStatus
 from ingest.model_notes import DEFAULT_NOTE_BELOW, with_model_notes
 from ingest.schema import Schema
-from pipeline.manifest import Manifest, ManifestEntry, RunRecord
+from pipeline.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestEntry,
+    RunRecord,
+    hold,
+    release,
+)
 from pipeline.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -102,15 +109,23 @@ class ParquetSink:
     out: Path
 
     def begin(self, run_id: str, model_version: str, *, fresh: bool) -> Began:
-        with Manifest.for_output(self.out) as manifest:
-            recover(self.out, manifest, keep=run_id)
-            record = manifest.start_run(run_id, date.today(), model_version, fresh=fresh)
-            if record.model_version != model_version:
-                raise ValueError(f"run id {run_id!r} was started with model "
-                                 f"{record.model_version}, not {model_version}; use a new "
-                                 "--run-id for a new model")
-            run = RunInfo(run_id, record.run_date, model_version)
-            return Began(run, prepare_run(self.out, manifest, run, record))
+        # Held open until publish or abandon: the manifest's commits then wait for no disk
+        # (pipeline.manifest, "Durability").
+        manifest_file = self.out / MANIFEST_NAME
+        hold(manifest_file)
+        try:
+            with Manifest(manifest_file) as manifest:
+                recover(self.out, manifest, keep=run_id)
+                record = manifest.start_run(run_id, date.today(), model_version, fresh=fresh)
+                if record.model_version != model_version:
+                    raise ValueError(f"run id {run_id!r} was started with model "
+                                     f"{record.model_version}, not {model_version}; use a new "
+                                     "--run-id for a new model")
+                run = RunInfo(run_id, record.run_date, model_version)
+                return Began(run, prepare_run(self.out, manifest, run, record))
+        except BaseException:
+            release(manifest_file)
+            raise
 
     @contextlib.contextmanager
     def already_done(self, run: RunInfo) -> Iterator[Callable[[ArchiveReport], bool]]:
@@ -132,21 +147,27 @@ class ParquetSink:
                    for report, outcome in zip(shard.reports, extracted.outcomes, strict=True)]
         tables = parquet_sink.document_tables(extracted.documents, extracted.outcomes, schema,
                                               run)
+        # The files first, durable, then their entries in one commit: a shard staged but not
+        # recorded (killed in between, or its commit lost in a power cut) is redone.
+        parquet_sink.write_shard(self.out, run, shard.key, tables)
         with Manifest.for_output(self.out) as manifest:  # one connection per thread or worker
-            manifest.begin_shard(run.run_id, shard.key)
-            parquet_sink.write_shard(self.out, run, shard.key, tables)
             manifest.commit_shard(run.run_id, shard.key, entries)
 
     def publish(self, run: RunInfo, summary: RunSummary) -> None:
-        # Order matters for a kill at any step: the summary first (harmless alone: the next
-        # start removes it with the run's staging), then the journaled commit, the current
-        # view and the manifest; `recover` finishes whatever a kill left undone.
+        # Order matters for a kill at any step: the manifest's entries durable, the summary
+        # (harmless alone: the next start removes it with the run's staging), then the
+        # journaled commit, the current view and the manifest's mark; `recover` finishes
+        # whatever a kill left undone (the mark, too, when a power cut rolled it back).
         shutil.rmtree(self.scratch(run), ignore_errors=True)
-        write_json_atomic(summary_path(self.out, run.run_id), summary.to_dict())
-        parquet_sink.commit_run(self.out, run)
-        refresh_current(self.out)
-        with Manifest.for_output(self.out) as manifest:
-            manifest.mark_committed(run.run_id)
+        try:
+            with Manifest.for_output(self.out) as manifest:
+                manifest.make_durable()
+                write_json_atomic(summary_path(self.out, run.run_id), summary.to_dict())
+                parquet_sink.commit_run(self.out, run)
+                refresh_current(self.out)
+                manifest.mark_committed(run.run_id)
+        finally:
+            release(self.out / MANIFEST_NAME)
 
     def publishing(self, run: RunInfo) -> bool:
         return parquet_sink.commit_started(self.out, run.run_id)
@@ -156,11 +177,14 @@ class ParquetSink:
         published = is_published(self.out, run.run_id)
         if not published:
             summary_path(self.out, run.run_id).unlink(missing_ok=True)
-        with Manifest.for_output(self.out) as manifest:
-            if published:
-                manifest.mark_committed(run.run_id)  # a redo that found nothing: as it was
-            else:
-                manifest.drop_run(run.run_id)
+        try:
+            with Manifest.for_output(self.out) as manifest:
+                if published:
+                    manifest.mark_committed(run.run_id)  # a redo that found nothing: as it was
+                else:
+                    manifest.drop_run(run.run_id)
+        finally:
+            release(self.out / MANIFEST_NAME)
 
 
 def recover(out: Path, manifest: Manifest, *, keep: str) -> None:
@@ -202,8 +226,11 @@ def prepare_run(out: Path, manifest: Manifest, run: RunInfo, record: RunRecord) 
     """Make the manifest agree with what is staged for this run; returns the shards kept.
 
     - published before: the run is redone from scratch (its partition will be replaced);
-    - interrupted: pending shards are discarded; staged shards are kept and their reports
-      skipped; manifest entries of shards no longer staged are dropped so they are redone.
+    - interrupted: a staged shard is kept (its reports skipped) only when it has both its
+      marker and its manifest entries; one with a marker but no entries (killed between its
+      files and its commit, or the commit rolled back by a power cut: `pipeline.manifest`,
+      "Durability") is discarded and redone, as is a shard marked pending; entries of shards
+      no longer staged are dropped so they are redone.
     """
     for pending in manifest.pending():
         if pending.run_id != run.run_id:
@@ -220,6 +247,12 @@ def prepare_run(out: Path, manifest: Manifest, run: RunInfo, record: RunRecord) 
         manifest.mark_committed(run.run_id, False)
         return 0
     staged = parquet_sink.begin_run(out, run, resume=True)
+    recorded = manifest.shards(run.run_id)
+    for shard in sorted(staged - recorded):
+        log.warning("run %s shard %s was staged but never recorded; discarding it and "
+                    "extracting its reports again", run.run_id, shard)
+        parquet_sink.discard_shard(out, run, shard)
+    staged &= recorded
     dropped = manifest.forget_run(run.run_id, keep_shards=staged)
     if staged or dropped:
         log.info("run %s resumed: %d shards kept; %d reports to redo", run.run_id, len(staged),

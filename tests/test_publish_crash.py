@@ -22,6 +22,7 @@ from processes import MOMENTS, PUBLISH_MOMENTS
 from export.current import read_current
 from export.parquet_sink import DATASETS, read_dataset
 from export.published import published_runs
+from pipeline.manifest import Manifest
 from pipeline.run import RunSettings, run
 from pipeline.sinks import ParquetSink
 
@@ -131,3 +132,35 @@ def test_every_moment_named_is_one_the_child_knows():
     bad = subprocess.run([sys.executable, str(TESTS / "run_child.py"), os.devnull, os.devnull,
                           "--kill-at", "never"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown moment" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lost", ["the shard's commit", "a shard's marker"])
+def test_a_staged_shard_missing_its_commit_or_its_marker_is_redone_even_regrouped(
+        lost, archive, clean, tmp_path):
+    """What a power cut can leave since neither a shard's manifest commit (synchronous=NORMAL)
+    nor its marker waits for the disk (pipeline.manifest, "Durability"): files without entries,
+    or entries without a marker. Resumed under the same run id with another shard size (so no
+    shard is rebuilt under its old name and overwrites itself), every report comes out once."""
+    out = tmp_path / "out"
+    staging = out / "_staging" / "run_id=night-1"
+    if lost == "the shard's commit":  # killed between a shard's files and its commit
+        _killed_at("shard-staged", archive, out, "--run-id", "night-1")
+        with Manifest.for_output(out) as manifest:
+            assert manifest.shards("night-1") == set() and manifest.pending() == []
+    else:  # every shard recorded, then one marker gone
+        _killed_at("summary-written", archive, out, "--run-id", "night-1")
+        with Manifest.for_output(out) as manifest:
+            assert len(manifest.shards("night-1")) == 3
+        next(iter(sorted((staging / "_shards").glob("*.done")))).unlink()
+    assert list((staging / "reports").glob("part-*.parquet"))  # a shard's files staged
+
+    resumed = run(archive, ParquetSink(out), FakeExtractor(),
+                  RunSettings(run_id="night-1", shard_reports=2))
+
+    assert resumed.published and resumed.inputs == REPORTS + 1
+    for dataset in DATASETS:
+        raw = _rows(read_dataset(out, dataset).to_pandas(), dataset)
+        assert not raw.duplicated(KEYS[dataset]).any(), f"{lost}: {dataset} twice"
+        pd.testing.assert_frame_equal(raw, clean[dataset], check_exact=False, rtol=1e-6)
+    assert _leftovers(out) == []

@@ -101,7 +101,9 @@ def _in_namespace(fault: str, tmp_path: Path) -> dict:
     out.mkdir()
     script = tmp_path / "child.py"
     script.write_text(_CHILD, encoding="utf-8")
-    shell = (f"mount -t tmpfs -o size=1m tmpfs {out} && "
+    # 2 MiB: the second night's outputs (~0.8 MiB) with the manifest's write-ahead log beside
+    # them while the run lasts (pipeline.manifest, "Durability"); the fault fills it all anyway.
+    shell = (f"mount -t tmpfs -o size=2m tmpfs {out} && "
              f"exec {sys.executable} {script} {fault} {archive} {out} {ROOT}")
     done = subprocess.run(["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
