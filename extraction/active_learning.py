@@ -43,7 +43,7 @@ from extraction.calibration import calibration_report
 from extraction.experiment import build_shared_encoder
 from extraction.predict import Extractor
 from extraction.select import select_from_predictions
-from extraction.train import read_corpus, split_documents, train_documents
+from extraction.train import epoch_steps, read_corpus, split_documents, train_documents
 from extraction.train_config import TrainConfig
 from extraction.uncertainty import STRATEGIES
 from ingest.atomic import write_text_atomic
@@ -88,11 +88,15 @@ class SimulationResult:
     target_f1: float  # the random arm's F1 with the whole budget
     calibration: dict  # the whole-budget model on test: ECE before and after, temperatures
     seconds: float
+    # Optimizer steps of every training (--matched-steps: the whole budget's epochs); None: each
+    # set trained for the config's epochs, so a smaller set got fewer steps.
+    train_steps: int | None = None
 
 
 def load_result(payload: dict) -> SimulationResult:
-    """A `SimulationResult` from its learning_curve.json."""
-    values = {f.name: payload[f.name] for f in fields(SimulationResult)}
+    """A `SimulationResult` from its learning_curve.json (one written before a field existed
+    gets its default)."""
+    values = {f.name: payload[f.name] for f in fields(SimulationResult) if f.name in payload}
     values["arms"] = tuple(values["arms"])
     values["rounds"] = tuple(RoundResult(**r) for r in values["rounds"])
     values["summaries"] = tuple(ArmSummary(**a) for a in values["summaries"])
@@ -144,26 +148,37 @@ class _Trainer:
 
     def train(self, labelled: Sequence[Document]) -> tuple[str, dict]:
         name = _subset_name(labelled)
+        ordered = sorted(labelled, key=lambda d: d.doc_id)  # same set, same model
+        config = self._config_for(ordered)
         if name not in self.done:
-            self.done[name] = self._reuse(name)
+            self.done[name] = self._reuse(name, config)
         if self.done[name] is None:
-            ordered = sorted(labelled, key=lambda d: d.doc_id)  # same set, same model
             result = train_documents([*ordered, *self.fixed], self.schema, self.models / name,
-                                     self.config, self.encoder)
+                                     config, self.encoder)
             self.done[name] = result.metrics
             logger.info("%s: test RC F1 %.4f", name, result.metrics["test"]["rc_predicted"]["f1"])
         return name, self.done[name]
 
-    def _reuse(self, name: str) -> dict | None:
+    def _config_for(self, ordered: Sequence[Document]) -> TrainConfig:
+        """The config a set trains with. `train_steps` equal to the steps of the set's own
+        epochs (the whole budget under --matched-steps) trains the same model as no
+        `train_steps`: it is then left out, so that model is the fixed-epoch one, and reused."""
+        steps = self.config.train_steps
+        if steps is not None and steps == epoch_steps(ordered, self.schema, self.config):
+            return replace(self.config, train_steps=None)
+        return self.config
+
+    def _reuse(self, name: str, config: TrainConfig) -> dict | None:
         """The metrics of a model this set already has in OUT/models (an interrupted
         simulation started again), if it was trained with the same configuration."""
         folder = self.models / name
         try:
             saved = json.loads((folder / "train_config.json").read_text(encoding="utf-8"))
             metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            same = TrainConfig.from_dict(saved) == config  # a newer field at its default
+        except (OSError, ValueError, TypeError):
             return None
-        return metrics if saved == self.config.to_dict() and "test" in metrics else None
+        return metrics if same and "test" in metrics else None
 
 
 def _bare(documents: Sequence[Document]) -> list[Document]:
@@ -192,8 +207,10 @@ def choose_next(extractor: Extractor, labelled: Sequence[Document], rest: Sequen
 def run_simulation(corpus_dir: str | Path, out_dir: str | Path, config: TrainConfig, *,
                    start: int | None = None, step: int | None = None, budget: int | None = None,
                    arms: Sequence[str] = DEFAULT_ARMS, seed: int = 0,
-                   bert_dir: str | Path | None = None, schema: Schema | None = None
-                   ) -> SimulationResult:
+                   bert_dir: str | Path | None = None, schema: Schema | None = None,
+                   matched_steps: bool = False) -> SimulationResult:
+    """The rounds of every arm and their test scores; `matched_steps` trains every set for the
+    optimizer steps of the whole budget's `config.epochs` (TrainConfig.train_steps)."""
     began = time.monotonic()
     schema = schema or load_schema()
     out = Path(out_dir)
@@ -212,6 +229,11 @@ def run_simulation(corpus_dir: str | Path, out_dir: str | Path, config: TrainCon
     step = step or start
     sizes = schedule(len(pool), start, step, budget)
     budget_chars = sum(len(d.text) for d in pool[: sizes[-1]])
+    if matched_steps:
+        whole = sorted(pool[: sizes[-1]], key=lambda d: d.doc_id)  # as _Trainer orders a set
+        config = replace(config, train_steps=epoch_steps(whole, schema, config))
+        logger.info("every training: %d optimizer steps (the whole budget's %d epochs)",
+                    config.train_steps, config.epochs)
     if bert_dir is None and (out / "encoder" / "config.json").is_file():
         encoder = out / "encoder"  # started again: the models already trained fine-tuned it
     elif bert_dir is None:
@@ -252,7 +274,8 @@ def run_simulation(corpus_dir: str | Path, out_dir: str | Path, config: TrainCon
                                                         "ece_before", "ece_after")}
                    for head in ("ner", "rc")}
     return SimulationResult(str(corpus_dir), split, start, step, sizes[-1], arms, tuple(rounds),
-                            summaries, target, calibration, time.monotonic() - began)
+                            summaries, target, calibration, time.monotonic() - began,
+                            config.train_steps)
 
 
 # --- outputs (pure, but for the plot) ----------------------------------------------------------
@@ -262,6 +285,13 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+def _protocol(result: SimulationResult) -> str:
+    if result.train_steps is None:
+        return "the config's epochs over each labelled set (a smaller set, fewer steps)"
+    return (f"{result.train_steps} optimizer steps for every labelled set, the whole budget's "
+            "epochs (--matched-steps)")
+
+
 def render_markdown(result: SimulationResult) -> str:
     sizes = sorted({r.reports for r in result.rounds})
     by = {(r.arm, r.reports): r for r in result.rounds}
@@ -269,7 +299,7 @@ def render_markdown(result: SimulationResult) -> str:
             f"- corpus {result.corpus}: pool (train split) {result.split['train']}, dev "
             f"{result.split['dev']}, test {result.split['test']} reports",
             f"- rounds: start {result.start} random reports, + {result.step} per round, budget "
-            f"{result.budget}; scores on test, in %",
+            f"{result.budget}; scores on test, in %", f"- training: {_protocol(result)}",
             f"- F1 with the whole budget at random (RC on predicted entities): "
             f"**{100 * result.target_f1:.2f}**", f"- wall time {result.seconds:.0f}s", ""]
     lines = ["### Test RC F1 (predicted entities) by labelled reports", "",
@@ -453,7 +483,7 @@ def render_seeds_markdown(result: SeedsResult) -> str:
              f"- corpus {first.corpus}: pool (train split) {first.split['train']}, dev "
              f"{first.split['dev']}, test {first.split['test']} reports",
              f"- rounds: start {first.start} random reports, + {first.step} per round, budget "
-             f"{first.budget}; scores on test, in %",
+             f"{first.budget}; scores on test, in %", f"- training: {_protocol(first)}",
              f"- seeds {', '.join(map(str, result.seeds))}: each shuffles the pool (another "
              "start and order) and seeds the training",
              f"- F1 with the whole budget at random (RC on predicted entities): "

@@ -79,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the whole train split)")
     lc.add_argument("--strategies", default="expected-errors,entropy,random",
                     help="selection arms, comma-separated; random is always one")
+    lc.add_argument("--matched-steps", action="store_true",
+                    help="train every labelled set for the optimizer steps of the whole budget's "
+                    "epochs (smaller sets get more passes), not for the config's epochs")
     lc.add_argument("--seed", type=int, default=0, help="seed of the shuffle of the pool")
     lc.add_argument("--seeds", help="comma-separated seeds: the whole simulation once per seed "
                     "in OUT/seed-S (the pool shuffled and the models trained with seed S), and "
@@ -219,7 +222,7 @@ def _learning_curve(args: argparse.Namespace) -> int:
         arms = al.parse_arms(args.strategies)
         seeds = _seeds(args.seeds)
         rounds = {"start": args.start, "step": args.step, "budget": args.budget, "arms": arms,
-                  "schema": load_schema(args.schema)}
+                  "schema": load_schema(args.schema), "matched_steps": args.matched_steps}
         if seeds is None:
             result = al.run_simulation(args.corpus, args.out, _config(args), seed=args.seed,
                                        bert_dir=args.bert, **rounds)

@@ -22,11 +22,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import random
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -249,6 +251,24 @@ def drop_characters(batch: Batch, unk_id: int, rate: float, generator: torch.Gen
     return replace(batch, input_ids=torch.where(drop, unk_id, batch.input_ids))
 
 
+def evaluation_steps(sentences: int, config: TrainConfig) -> tuple[int, ...]:
+    """The optimizer steps after which dev is scored, `config.epochs` of them; the last is the
+    training's length. Without `train_steps`, after each pass over the `sentences` (batches of
+    `batch_size`); with it, at even intervals of `train_steps`."""
+    if config.train_steps is None:
+        per_pass = math.ceil(sentences / config.batch_size)
+        return tuple(per_pass * epoch for epoch in range(1, config.epochs + 1))
+    return tuple(round(config.train_steps * epoch / config.epochs)
+                 for epoch in range(1, config.epochs + 1))
+
+
+def _passes(lengths: Sequence[int], batch_size: int, rng: random.Random) -> Iterator[list[int]]:
+    """Index batches, pass after pass, each pass reshuffled (as an epoch is); none when there
+    is no sentence."""
+    while lengths:
+        yield from length_batches(lengths, batch_size, rng)
+
+
 def fit(
     model: FocusedAttentionModel,
     tokenizer: CharTokenizer,
@@ -266,8 +286,8 @@ def fit(
     rng = random.Random(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     lengths = [s.num_chars for s in train]
-    steps_per_epoch = len(length_batches(lengths, config.batch_size))
-    total = max(1, steps_per_epoch * config.epochs)
+    plan = evaluation_steps(len(train), config)
+    total = max(1, plan[-1])
     optimizer = _optimizer(model, config)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     use_bf16 = device.type == "cuda"
@@ -276,10 +296,13 @@ def fit(
     best_score, best_state, best_epoch, waited = -1.0, None, 0, 0
     began = time.monotonic()
     quiet = not sys.stderr.isatty()
-    for epoch in range(1, config.epochs + 1):
+    stream = _passes(lengths, config.batch_size, rng)
+    done = 0
+    for epoch, until in enumerate(plan, 1):
         model.train()
         sums = {"loss": 0.0, "ner_loss": 0.0, "rc_loss": 0.0}
-        batches = length_batches(lengths, config.batch_size, rng)
+        batches = list(islice(stream, until - done))
+        done = until
         bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", disable=quiet, unit="batch")
         for indexes in bar:
             batch = collate([train[i] for i in indexes], tokenizer.pad_id)
@@ -296,7 +319,7 @@ def fit(
             sums["rc_loss"] += float(losses.rc.detach()) if losses.rc is not None else 0.0
             bar.set_postfix(loss=f"{float(losses.total.detach()):.3f}")
         entry: dict = {"epoch": epoch, **{k: v / max(1, len(batches)) for k, v in sums.items()},
-                       "lr": schedule.get_last_lr()[0]}
+                       "steps": done, "lr": schedule.get_last_lr()[0]}
         if dev:
             report = evaluate_extractor(extractor, dev)
             entry["dev"] = report.summary()
@@ -324,6 +347,24 @@ def fit(
         model.load_state_dict(best_state)
     history.append({"best_epoch": best_epoch, "best_dev_score": best_score})
     return history
+
+
+def training_examples(train: Sequence[Document], schema: Schema, config: TrainConfig
+                      ) -> tuple[list[Document], list[SentenceExample]]:
+    """(augmented copies, sentence examples) that fine-tuning on the `train` reports sees:
+    the reports and their copies cut into sentences, candidate pairs as the config says."""
+    augmented = augment_corpus(train, config.augment)
+    examples = examples_of([*train, *augmented], schema, config.max_chars)
+    if config.rc_train_pairs == "allowed":
+        examples = allowed_candidates_only(examples, schema)
+    return augmented, downsample_no_relation(examples, config.no_relation_keep_rate, config.seed)
+
+
+def epoch_steps(train: Sequence[Document], schema: Schema, config: TrainConfig) -> int:
+    """Optimizer steps of `config.epochs` passes over the `train` reports (and their augmented
+    copies): what a training on them takes without `train_steps`."""
+    _, examples = training_examples(train, schema, config)
+    return evaluation_steps(len(examples), replace(config, train_steps=None))[-1]
 
 
 def train_documents(
@@ -360,12 +401,7 @@ def train_documents(
     encoder = StrEncoder(bert, config.k, rc_mask=config.rc_mask,
                          rc_strategy=config.rc_strategy)
     model = FocusedAttentionModel(encoder, tags, labels, config.mode, config.dropout)
-    augmented = augment_corpus(sides["train"], config.augment)
-    train_examples = examples_of([*sides["train"], *augmented], schema, config.max_chars)
-    if config.rc_train_pairs == "allowed":
-        train_examples = allowed_candidates_only(train_examples, schema)
-    train_examples = downsample_no_relation(train_examples, config.no_relation_keep_rate,
-                                            config.seed)
+    augmented, train_examples = training_examples(sides["train"], schema, config)
     tag_index = {t: i for i, t in enumerate(tags)}
     label_index = {r: i for i, r in enumerate(labels)}
     encoded = [encode_example(ex, tokenizer, tag_index, label_index) for ex in train_examples]

@@ -155,3 +155,44 @@ def test_seeds_run_the_simulation_once_each_from_one_encoder_and_give_the_spread
     markdown = (out / "learning_curve.md").read_text(encoding="utf-8")
     assert "mean ± sd" in markdown and "each seed" in markdown
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_matched_steps_train_every_round_for_the_whole_budgets_steps(tmp_path):
+    from extraction.train import epoch_steps, read_corpus, split_documents
+    from extraction.train_config import load_config
+    from ingest.schema import load_schema
+
+    generate_corpus(30, 11, tmp_path / "corpus")
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": 2}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert angiokg(["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile",
+                    "tiny", "--config", str(tmp_path / "config.json"), "--learning-curve",
+                    "--start", "6", "--step", "6", "--budget", "12", "--strategies",
+                    "expected-errors", "--matched-steps", "--device", "cpu"]) == 0
+    result = json.loads((out / "learning_curve.json").read_text(encoding="utf-8"))
+    schema = load_schema()
+    config = load_config(tmp_path / "config.json", "tiny")
+    pool = sorted(split_documents(read_corpus(tmp_path / "corpus", schema),
+                                  config.split_seed)["train"], key=lambda d: d.doc_id)
+    import random
+
+    random.Random(0).shuffle(pool)  # --seed 0: the simulation's own shuffle
+    budget_steps = epoch_steps(pool[:12], schema, config)
+    assert budget_steps > epoch_steps(pool[:6], schema, config)  # else the test shows nothing
+    assert result["train_steps"] == budget_steps
+    models = sorted((out / "models").glob("n*/train_log.jsonl"))
+    assert len(models) == 3  # the shared start, and each arm's 12
+    for log_path in models:
+        log = [json.loads(line) for line in log_path.open(encoding="utf-8")]
+        assert [e["steps"] for e in log if "dev" in e][-1] == budget_steps
+    rounds = {(r["arm"], r["reports"]): r["model"] for r in result["rounds"]}
+
+    def saved_steps(model: str) -> int | None:
+        path = out / "models" / model / "train_config.json"
+        return json.loads(path.read_text(encoding="utf-8"))["train_steps"]
+
+    assert saved_steps(rounds[("random", 6)]) == budget_steps  # 6 reports, more passes
+    # the whole budget's own epochs are the matched steps: the fixed-epoch model, as it is
+    assert saved_steps(rounds[("random", 12)]) is None
+    assert "--matched-steps" in (out / "learning_curve.md").read_text(encoding="utf-8")

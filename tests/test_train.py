@@ -6,7 +6,14 @@ import torch
 
 from extraction.evaluate import evaluate_extractor
 from extraction.predict import Extractor
-from extraction.train import fit, train, train_documents
+from extraction.train import (
+    epoch_steps,
+    evaluation_steps,
+    fit,
+    train,
+    train_documents,
+    training_examples,
+)
 from extraction.train_config import profile
 from ingest.brat_writer import write_document
 from ingest.generator import generate_report
@@ -128,3 +135,97 @@ def test_a_config_naming_an_unknown_mode_mask_or_strategy_is_refused():
     for key, value in (("mode", "joint-ish"), ("rc_mask", "eq15"), ("rc_strategy", "fast")):
         with pytest.raises(ValueError, match=f"{key} must be one of"):
             TrainConfig.from_dict({key: value})
+
+
+def test_dev_is_scored_after_each_pass_or_at_even_steps_of_train_steps():
+    config = replace(profile("tiny"), epochs=4, batch_size=8)
+    assert evaluation_steps(100, config) == (13, 26, 39, 52)  # 13 batches a pass
+    assert evaluation_steps(9, config) == (2, 4, 6, 8)
+    matched = replace(config, train_steps=30)
+    assert evaluation_steps(100, matched) == evaluation_steps(9, matched) == (8, 15, 22, 30)
+    with pytest.raises(ValueError, match="train_steps must be at least epochs"):
+        replace(config, train_steps=3)
+
+
+def _optimizer_steps(run) -> int:
+    """Optimizer steps taken while `run()` trains, counted by torch's global step hook."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    count = 0
+
+    def counted(*_):
+        nonlocal count
+        count += 1
+
+    handle = register_optimizer_step_post_hook(counted)
+    try:
+        run()
+    finally:
+        handle.remove()
+    return count
+
+
+def test_train_steps_give_a_small_and_a_large_training_set_the_same_optimizer_steps(tmp_path):
+    docs = [generate_report(i, 21) for i in range(13)]
+    dev = docs[-1]
+    small, large = docs[:3], docs[:12]
+    config = replace(profile("tiny"), epochs=3, batch_size=4)
+    own = epoch_steps(small, SCHEMA, config)
+    budget = epoch_steps(large, SCHEMA, config)
+    sentences = len(training_examples(small, SCHEMA, config)[1])
+    assert own == -(-sentences // 4) * 3 < budget
+
+    def trained(train_docs, name, train_steps):
+        split = {d.doc_id: "train" for d in train_docs} | {dev.doc_id: "dev"}
+        result = None
+
+        def run():
+            nonlocal result
+            result = train_documents([*train_docs, dev], SCHEMA, tmp_path / name,
+                                     replace(config, train_steps=train_steps), split=split)
+        return _optimizer_steps(run), result
+
+    # the default protocol is unchanged: epochs passes, so the smaller set gets fewer steps
+    assert trained(small, "small", None)[0] == own
+    for train_docs, name in ((small, "small-matched"), (large, "large-matched")):
+        steps, result = trained(train_docs, name, budget)
+        assert steps == budget
+        log = [json.loads(line) for line in (result.model_dir / "train_log.jsonl").open()]
+        evaluations = [entry for entry in log if "dev" in entry]
+        assert [e["steps"] for e in evaluations] == list(evaluation_steps(0, replace(
+            config, train_steps=budget)))
+        assert evaluations[-1]["lr"] == 0.0  # the linear decay spans exactly these steps
+
+
+def test_train_steps_equal_to_the_epochs_steps_train_the_same_model():
+    from extraction.batching import encode_example
+    from extraction.bert_factory import new_bert
+    from extraction.model import FocusedAttentionModel
+    from extraction.str_encoder import StrEncoder
+    from extraction.tokenizer import build_tokenizer
+    from ingest.bieos import tag_set
+
+    docs = [generate_report(i, 4) for i in range(3)]
+    config = replace(profile("tiny"), epochs=3, batch_size=4, dropout=0.1, unk_rate=0.1)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = build_tokenizer([d.text for d in docs], tmp, 200)
+    tags = tag_set(SCHEMA.entity_types)
+    encoded = [encode_example(e, tok, {t: i for i, t in enumerate(tags)},
+                              {r: i for i, r in enumerate(SCHEMA.relation_labels)})
+               for e in training_examples(docs, SCHEMA, config)[1]]
+
+    def weights(train_steps):
+        torch.manual_seed(0)
+        model = FocusedAttentionModel(StrEncoder(new_bert(len(tok), config.bert_size), 1),
+                                      tags, SCHEMA.relation_labels, dropout=0.1)
+        fit(model, tok, SCHEMA, encoded, [], replace(config, train_steps=train_steps),
+            device=torch.device("cpu"))
+        return model.state_dict()
+
+    natural, matched = weights(None), weights(epoch_steps(docs, SCHEMA, config))
+    assert natural.keys() == matched.keys()
+    assert all(torch.equal(natural[k], matched[k]) for k in natural)
+    longer = weights(epoch_steps(docs, SCHEMA, config) + 3)
+    assert not all(torch.equal(natural[k], longer[k]) for k in natural)
