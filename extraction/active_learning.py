@@ -17,6 +17,9 @@
    by S, so another start set and order, and every model trained with seed S), all from the
    first seed's encoder; OUT/learning_curve.* then give each round's mean and spread over the
    seeds, and each seed's share of the budget to reach its own random whole-budget F1.
+6. `--matched-steps`: every set trained for the whole budget's optimizer steps (more passes over
+   a smaller set; TrainConfig.train_steps), so a point says what its reports give, not what its
+   shorter training gives. The default trains each set for the config's epochs.
 
 The headline F1 is RC on predicted entities (a triple is right only with both spans, types and
 the relation right: what the records are built from); NER F1 is in the tables too. A training

@@ -10,7 +10,8 @@
    at `no_relation_keep_rate` (the paper's 0.15 of all pairs; 1.0 by default, see
    train_config); dev and test keep every pair.
 4. Fine-tune the focused attention model: AdamW, warm-up then linear decay, gradient clipping,
-   a share of input characters read as [UNK] (`unk_rate`);
+   a share of input characters read as [UNK] (`unk_rate`), for `epochs` passes (or for
+   `train_steps` optimizer steps whatever the set's size, dev scored `epochs` times);
    after each epoch score dev as the paper does and keep the best epoch (early stopping).
 5. Calibrate: a temperature per head fitted on dev (extraction/calibration.py), so that a
    confidence is a probability of being right; decisions are unchanged.
