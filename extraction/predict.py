@@ -153,9 +153,16 @@ def sentence_windows(documents: Iterable[Document], max_chars: int, batch_size: 
 
 def window_batches(window: Window, batch_size: int) -> list[list[int]]:
     """Indexes into the window's sentences (in document order), batch by batch: sorted by
-    length, so a batch pads little and all but the last are full."""
-    return length_batches([len(s.text) for _, sentences in window for s in sentences],
-                          batch_size)
+    length, so a batch pads little and all but the one of the longest are full; the longest
+    batch first.
+
+    Longest first so that the heap is not carved up: each batch's buffers (under the mmap
+    threshold, `extraction.allocator`) fit in the holes the longer batch before it left, where
+    in increasing order every batch needed larger ones than any hole and took fresh memory from
+    the top of the heap until the window's trim. Same batches, so the same results."""
+    batches = length_batches([len(s.text) for _, sentences in window for s in sentences],
+                             batch_size)
+    return batches[::-1]
 
 
 class Extractor:

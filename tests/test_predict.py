@@ -161,3 +161,22 @@ def test_extraction_freezes_the_older_objects_only_while_it_runs():
         assert gc.get_freeze_count() > frozen - 1000
     finally:
         gc.unfreeze()
+
+
+def test_a_window_runs_its_longest_batch_first_and_then_shorter_ones_the_same_batches():
+    # Longest first: each batch's buffers then fit in the holes the one before left in the heap
+    # (extraction.allocator); the batches themselves are length_batches', so results are too.
+    from extraction.batching import length_batches
+    from extraction.predict import window_batches
+    from ingest.examples import SentenceSpan
+
+    lengths = [7, 3, 12, 5, 9, 1, 12, 4, 8, 2, 6]
+    document = Document("w", "x" * sum(lengths))
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    window = [(document, [SentenceSpan("w", i, s, s + n, "x" * n)
+                          for i, (s, n) in enumerate(zip(starts, lengths, strict=True))])]
+    batches = window_batches(window, 3)
+    longest = [max(lengths[i] for i in batch) for batch in batches]
+    assert longest == sorted(longest, reverse=True) and longest[0] == 12
+    assert sorted(map(sorted, batches)) == sorted(map(sorted, length_batches(lengths, 3)))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
