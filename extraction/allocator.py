@@ -41,10 +41,13 @@ import sys
 
 log = logging.getLogger(__name__)
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers
+M_ARENA_MAX = -8
 THRESHOLD_BYTES = 4 * 1024 * 1024
+ARENAS = 1
 THRESHOLD_ENV = "ANGIOKG_MMAP_THRESHOLD"
 TRIM_ENV = "ANGIOKG_MALLOC_TRIM"
+ARENAS_ENV = "ANGIOKG_MALLOC_ARENAS"
 
 
 def threshold_from_env(environ: dict[str, str] | None = None) -> int:
@@ -59,6 +62,21 @@ def threshold_from_env(environ: dict[str, str] | None = None) -> int:
                          "glibc's adaptive threshold") from None
     if value < 0:
         raise ValueError(f"{THRESHOLD_ENV}={raw!r} is negative; give bytes, or 0")
+    return value
+
+
+def arenas_from_env(environ: dict[str, str] | None = None) -> int:
+    """How many heaps (arenas) threads share: $ANGIOKG_MALLOC_ARENAS (0 = glibc's default)."""
+    raw = (os.environ if environ is None else environ).get(ARENAS_ENV, "").strip()
+    if not raw:
+        return ARENAS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{ARENAS_ENV}={raw!r}: give a number of arenas, or 0 to keep "
+                         "glibc's default (8 per core)") from None
+    if value < 0:
+        raise ValueError(f"{ARENAS_ENV}={raw!r} is negative; give a number of arenas, or 0")
     return value
 
 
@@ -95,6 +113,18 @@ def fix_mmap_threshold(threshold_bytes: int | None = None) -> bool:
     if threshold_bytes == 0 or libc is None:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold_bytes))
+
+
+def limit_arenas(count: int | None = None) -> bool:
+    """Let threads that start from now on share `count` heaps (default: `arenas_from_env()`);
+    True when set, False where left alone (0 asked for, or no glibc). A thread that already
+    has a heap of its own keeps it: call this before the extraction's threads start."""
+    if count is None:
+        count = arenas_from_env()
+    libc = _libc()
+    if count == 0 or libc is None:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, count))
 
 
 def release_free_memory() -> None:

@@ -202,7 +202,9 @@ class Extractor:
         from extraction.model_dir import load_model_dir
 
         # A loaded Extractor is for long streaming runs (extract, preannotate, workers): keep
-        # their memory flat. Training, short and bounded, keeps glibc's defaults.
+        # their memory flat. Training, short and bounded, keeps glibc's defaults. Before the
+        # shards' threads start (the flow's task runner), so that they share the one heap.
+        allocator.limit_arenas()
         allocator.fix_mmap_threshold()
         loaded = load_model_dir(model_dir, schema=schema)
         if not loaded.model.trains_ner:

@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from extraction.allocator import THRESHOLD_BYTES, threshold_from_env, trim_from_env
+from extraction.allocator import (
+    ARENAS,
+    THRESHOLD_BYTES,
+    arenas_from_env,
+    threshold_from_env,
+    trim_from_env,
+)
 
 # Push glibc's dynamic threshold up with one freed 16 MiB block, then free an 8 MiB block that
 # sits under a small live one, and print how much of it went back to the OS.
@@ -87,3 +93,48 @@ def test_trimming_is_on_unless_the_environment_says_0():
     assert not trim_from_env({"ANGIOKG_MALLOC_TRIM": "0"})
     with pytest.raises(ValueError, match="ANGIOKG_MALLOC_TRIM"):
         trim_from_env({"ANGIOKG_MALLOC_TRIM": "yes"})
+
+
+# Threads that each hold small blocks at the same time: print how many heaps (arenas)
+# malloc_stats lists once they have all allocated.
+ARENA_PROBE = """
+import ctypes, sys, threading
+from extraction.allocator import limit_arenas
+if sys.argv[1] == "limited":
+    assert limit_arenas()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+barrier = threading.Barrier(4)
+def work():
+    block = libc.malloc(64 << 10)
+    ctypes.memset(block, 1, 64 << 10)
+    barrier.wait()
+    libc.free(block)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc.malloc_stats()
+"""
+
+
+def _arenas(mode: str) -> int:
+    result = subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], capture_output=True,
+                            text=True, check=True)
+    return sum(line.startswith("Arena ") for line in result.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
+def test_extraction_threads_share_one_heap_where_each_would_take_its_own():
+    assert _arenas("default") > 1  # glibc gave the threads heaps of their own
+    assert _arenas("limited") == 1
+
+
+def test_the_arena_count_comes_from_the_environment_and_zero_leaves_glibc_alone():
+    assert arenas_from_env({}) == ARENAS == 1
+    assert arenas_from_env({"ANGIOKG_MALLOC_ARENAS": "2"}) == 2
+    assert arenas_from_env({"ANGIOKG_MALLOC_ARENAS": "0"}) == 0
+    with pytest.raises(ValueError, match="number of arenas"):
+        arenas_from_env({"ANGIOKG_MALLOC_ARENAS": "one"})
