@@ -19,15 +19,25 @@ workers; training keeps glibc's defaults):
   `malloc_trim(0)` hands the heap's free pages back (glibc gives back whole free pages inside
   the heap too, not only at its top), so the holes those smaller buffers leave cannot pile up.
   After every batch instead it cost a tenth of the speed in faulting the pages in again, for
-  little less memory.
+  little less memory;
+- one heap (arena) for the threads started after it (`M_ARENA_MAX` 1): glibc gives each thread
+  a heap of its own (up to 8 per core), and the nightly's two shard threads each carved theirs
+  up; shared, each one's freed buffers serve the other's next batch. Over 1,000 reports on two
+  threads (quiet machine, 2026-12-01): 764-769 -> 738 MiB, as fast (74 reports/s).
+
+A window's batches also run longest first (`extraction.predict.window_batches`), so each
+batch's heap buffers fit in the holes the longer one before it left; in increasing order every
+batch took fresh pages from the top of the heap until the window's trim (two threads over
+1,000 reports: 887-913 -> 764-769 MiB).
 
 Side by side over 3,000 reports (bench/bench_memory.py --allocators 3000, 2026-12-01): 1.09x the
 speed of the 128 KiB threshold (glibc's adaptive one: 1.18x) at a peak of 750 MiB (128 KiB: 587;
 adaptive: 1,424). It still grows a little, about 7 MiB per 256-report shard in-process, where
 the 128 KiB threshold stays flat: the trade is half of that threshold's cost back for some of
 its flatness. `ANGIOKG_MMAP_THRESHOLD` (bytes; 0 keeps glibc's adaptive
-threshold) and `ANGIOKG_MALLOC_TRIM=0` (no trimming) choose otherwise: 131072 with trimming off
-is the first fix, 0 with trimming off glibc's own behaviour.
+threshold), `ANGIOKG_MALLOC_TRIM=0` (no trimming) and `ANGIOKG_MALLOC_ARENAS` (heaps the
+threads share; 0 keeps glibc's default) choose otherwise: 131072 with trimming off is the first
+fix, 0 / 0 / 0 glibc's own behaviour.
 """
 
 from __future__ import annotations
