@@ -60,34 +60,33 @@ TRIM_ENV = "ANGIOKG_MALLOC_TRIM"
 ARENAS_ENV = "ANGIOKG_MALLOC_ARENAS"
 
 
-def threshold_from_env(environ: dict[str, str] | None = None) -> int:
-    """The threshold to set: $ANGIOKG_MMAP_THRESHOLD (bytes; 0 = glibc's adaptive default)."""
-    raw = (os.environ if environ is None else environ).get(THRESHOLD_ENV, "").strip()
+def _count_from_env(name: str, default: int, unit: str, zero_means: str,
+                    environ: dict[str, str] | None) -> int:
+    """$name as a count of `unit` (0 = `zero_means`), `default` when unset; one error naming
+    the variable for anything else."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
     if not raw:
-        return THRESHOLD_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{THRESHOLD_ENV}={raw!r}: give a number of bytes, or 0 to keep "
-                         "glibc's adaptive threshold") from None
+        raise ValueError(f"{name}={raw!r}: give a number of {unit}, or 0 to keep "
+                         f"{zero_means}") from None
     if value < 0:
-        raise ValueError(f"{THRESHOLD_ENV}={raw!r} is negative; give bytes, or 0")
+        raise ValueError(f"{name}={raw!r} is negative; give a number of {unit}, or 0")
     return value
+
+
+def threshold_from_env(environ: dict[str, str] | None = None) -> int:
+    """The threshold to set: $ANGIOKG_MMAP_THRESHOLD (bytes; 0 = glibc's adaptive default)."""
+    return _count_from_env(THRESHOLD_ENV, THRESHOLD_BYTES, "bytes",
+                           "glibc's adaptive threshold", environ)
 
 
 def arenas_from_env(environ: dict[str, str] | None = None) -> int:
     """How many heaps (arenas) threads share: $ANGIOKG_MALLOC_ARENAS (0 = glibc's default)."""
-    raw = (os.environ if environ is None else environ).get(ARENAS_ENV, "").strip()
-    if not raw:
-        return ARENAS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{ARENAS_ENV}={raw!r}: give a number of arenas, or 0 to keep "
-                         "glibc's default (8 per core)") from None
-    if value < 0:
-        raise ValueError(f"{ARENAS_ENV}={raw!r} is negative; give a number of arenas, or 0")
-    return value
+    return _count_from_env(ARENAS_ENV, ARENAS, "arenas", "glibc's default (8 per core)",
+                           environ)
 
 
 def trim_from_env(environ: dict[str, str] | None = None) -> bool:
