@@ -116,24 +116,23 @@ def _libc() -> ctypes.CDLL | None:
 def fix_mmap_threshold(threshold_bytes: int | None = None) -> bool:
     """Fix glibc's mmap threshold (default: `threshold_from_env()`); True when set, False where
     it is left alone (0 asked for, or no glibc: macOS, musl)."""
-    if threshold_bytes is None:
-        threshold_bytes = threshold_from_env()
-    libc = _libc()
-    if threshold_bytes == 0 or libc is None:
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold_bytes))
+    return _mallopt(M_MMAP_THRESHOLD,
+                    threshold_from_env() if threshold_bytes is None else threshold_bytes)
 
 
 def limit_arenas(count: int | None = None) -> bool:
     """Let threads that start from now on share `count` heaps (default: `arenas_from_env()`);
     True when set, False where left alone (0 asked for, or no glibc). A thread that already
     has a heap of its own keeps it: call this before the extraction's threads start."""
-    if count is None:
-        count = arenas_from_env()
+    return _mallopt(M_ARENA_MAX, arenas_from_env() if count is None else count)
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's mallopt(parameter, value); False where left alone (0 asked for, or no glibc)."""
     libc = _libc()
-    if count == 0 or libc is None:
+    if value == 0 or libc is None:
         return False
-    return bool(libc.mallopt(M_ARENA_MAX, count))
+    return bool(libc.mallopt(parameter, value))
 
 
 def release_free_memory() -> None:
