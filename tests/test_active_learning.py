@@ -125,15 +125,22 @@ def test_a_tiny_simulation_writes_its_tables_and_plot(tmp_path):
     assert (out / "learning_curve.csv").read_text(encoding="utf-8") == csv_text
 
 
-@pytest.mark.slow
-def test_seeds_run_the_simulation_once_each_from_one_encoder_and_give_the_spread(tmp_path):
+def _simulate_30_reports(tmp_path, epochs: int, *options: str):
+    """`angiokg experiment --learning-curve` on 30 generated reports (start 6, step 6, budget
+    12, tiny profile, `epochs` epochs) with `options`; returns its output folder."""
     generate_corpus(30, 11, tmp_path / "corpus")
-    (tmp_path / "config.json").write_text(json.dumps({"epochs": 1}), encoding="utf-8")
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": epochs}), encoding="utf-8")
     out = tmp_path / "out"
     assert angiokg(["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile",
                     "tiny", "--config", str(tmp_path / "config.json"), "--learning-curve",
                     "--start", "6", "--step", "6", "--budget", "12", "--strategies",
-                    "expected-errors", "--seeds", "4,9", "--device", "cpu"]) == 0
+                    "expected-errors", *options, "--device", "cpu"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_seeds_run_the_simulation_once_each_from_one_encoder_and_give_the_spread(tmp_path):
+    out = _simulate_30_reports(tmp_path, 1, "--seeds", "4,9")
     with (out / "learning_curve.csv").open(encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert [(r["seed"], r["reports"]) for r in table if r["arm"] == "random"] == [
@@ -163,13 +170,7 @@ def test_matched_steps_train_every_round_for_the_whole_budgets_steps(tmp_path):
     from extraction.train_config import load_config
     from ingest.schema import load_schema
 
-    generate_corpus(30, 11, tmp_path / "corpus")
-    (tmp_path / "config.json").write_text(json.dumps({"epochs": 2}), encoding="utf-8")
-    out = tmp_path / "out"
-    assert angiokg(["experiment", str(tmp_path / "corpus"), "--out", str(out), "--profile",
-                    "tiny", "--config", str(tmp_path / "config.json"), "--learning-curve",
-                    "--start", "6", "--step", "6", "--budget", "12", "--strategies",
-                    "expected-errors", "--matched-steps", "--device", "cpu"]) == 0
+    out = _simulate_30_reports(tmp_path, 2, "--matched-steps")
     result = json.loads((out / "learning_curve.json").read_text(encoding="utf-8"))
     schema = load_schema()
     config = load_config(tmp_path / "config.json", "tiny")
