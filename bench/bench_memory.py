@@ -5,6 +5,7 @@
     .venv/bin/python bench/bench_memory.py --sizes 100 1000 10000
     .venv/bin/python bench/bench_memory.py --paths nightly       # one path only
     .venv/bin/python bench/bench_memory.py --allocators 2000     # allocator settings side by side
+    .venv/bin/python bench/bench_memory.py --mallocs jemalloc glibc  # both mallocs, one run
     .venv/bin/python bench/bench_memory.py --quick               # tiny sizes, seconds
     .venv/bin/python bench/bench_memory.py --device cuda
 
@@ -20,11 +21,14 @@ through each path in a child process of its own:
   is a first night over an archive whose every report is new, which is what grows with the
   archive.
 
+The children run under jemalloc where `angiokg` finds it (extraction/jemalloc.py), else on
+glibc's tuned malloc; --mallocs jemalloc glibc runs each path under both, taking turns.
+
 With --allocators N, `angiokg extract` instead runs over one archive of N reports once per
-allocator setting (extraction/allocator.py), the children all at the same time with one torch
-thread each, so whatever else loads the machine falls on them alike: glibc's own adaptive
-threshold, the fixed 128 KiB threshold (the first fix) and the 4 MiB threshold with a trim after
-each window of batches (the default now).
+allocator setting (extraction/allocator.py, extraction/jemalloc.py), the children all at the
+same time with one torch thread each, so whatever else loads the machine falls on them alike:
+glibc's own adaptive threshold, the fixed 128 KiB threshold (the first fix), the 4 MiB threshold
+with a trim after each window of batches (glibc's setting now) and jemalloc (where installed).
 
 The table gives each child's peak RSS (os.wait4's ru_maxrss: that process, or the largest of
 the children it waited for, such as Prefect's server), its wall time and reports/s. A 1-report
@@ -53,6 +57,8 @@ from common import REPO, machine_lines, markdown_table
 from ingest.generator import generate_corpus
 
 ANNOTATED = REPO / "data" / "sample" / "annotated"
+# the environment that gives a child each malloc: angiokg preloads jemalloc unless told not to
+MALLOCS = {"jemalloc": {}, "glibc": {"ANGIOKG_JEMALLOC": "0"}}
 PATHS = ("extract", "nightly")
 HEADER = ("path", "reports", "archive MB", "wall s", "reports/s", "entities", "relations",
           "peak RSS MiB", "vs 1 report")
@@ -84,9 +90,11 @@ def angiokg() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "flows.cli"]
 
 
-def run_child(command: list[str], log: Path, threads: int) -> tuple[float, float, str]:
-    """(wall s, peak RSS MiB, output) of one child process; raises if it fails."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+def run_child(command: list[str], log: Path, threads: int,
+              malloc: str) -> tuple[float, float, str]:
+    """(wall s, peak RSS MiB, output) of one child process under `malloc`; raises if it
+    fails."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **MALLOCS[malloc])
     # The nightly's ephemeral Prefect API must come up within this many wall-clock seconds: a
     # benchmark paused for minutes (SIGSTOP, so that a timing run elsewhere has the machine) or
     # a loaded machine during its start-up failed the child after flows_cli's 180 s.
@@ -107,13 +115,13 @@ def run_child(command: list[str], log: Path, threads: int) -> tuple[float, float
 
 
 def extract_child(model_dir: Path, archive: Path, out: Path, device: str | None,
-                  threads: int) -> ChildRun:
+                  threads: int, malloc: str) -> ChildRun:
     """`angiokg extract` over the archive; its summary is the JSON line it prints last."""
     command = [*angiokg(), "extract", str(model_dir), str(archive), "--out", str(out),
                "--run-id", "bench"]
     if device:
         command += ["--device", device]
-    seconds, peak, text = run_child(command, out.with_name(out.name + ".log"), threads)
+    seconds, peak, text = run_child(command, out.with_name(out.name + ".log"), threads, malloc)
     summary = json.loads(next(line for line in reversed(text.splitlines())
                               if line.startswith("{")))
     return ChildRun(seconds, peak, summary)
@@ -129,7 +137,7 @@ def seed_current_model(run_folder: Path, model_dir: Path, profile: str) -> None:
 
 
 def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str,
-                  device: str | None, threads: int) -> ChildRun:
+                  device: str | None, threads: int, malloc: str) -> ChildRun:
     """`angiokg nightly` over the archive into a fresh run folder; the summary is the one its
     extraction wrote under extract/_runs/."""
     from flows.state import RunLayout
@@ -142,7 +150,7 @@ def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str
                "--out", str(run_folder), "--profile", profile, "--retrain", "on-change",
                "--graph", "ladybug"]
     seconds, peak, text = run_child(command, run_folder.with_name(run_folder.name + ".log"),
-                                    threads)
+                                    threads, malloc)
     if "reused: " not in text:
         raise RuntimeError(f"the nightly trained a model instead of reusing {model_dir}:\n"
                            f"{text[-3000:]}")
@@ -150,10 +158,16 @@ def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str
     return ChildRun(seconds, peak, json.loads(summary_file.read_text(encoding="utf-8")))
 
 
-# (name, ANGIOKG_MMAP_THRESHOLD, ANGIOKG_MALLOC_TRIM)
-ALLOCATORS = (("glibc's adaptive threshold", "0", "0"),
-              ("fixed 128 KiB threshold (the first fix)", "131072", "0"),
-              ("4 MiB threshold + trim after each window (default)", "", ""))
+# (name, the child's environment)
+GLIBC = MALLOCS["glibc"]
+ALLOCATORS = (
+    ("glibc's adaptive threshold",
+     {**GLIBC, "ANGIOKG_MMAP_THRESHOLD": "0", "ANGIOKG_MALLOC_TRIM": "0"}),
+    ("glibc, fixed 128 KiB threshold (the first fix)",
+     {**GLIBC, "ANGIOKG_MMAP_THRESHOLD": "131072", "ANGIOKG_MALLOC_TRIM": "0"}),
+    ("glibc, 4 MiB threshold + trim after each window (glibc's default)", GLIBC),
+    ("jemalloc (the default where installed)", MALLOCS["jemalloc"]),
+)
 ALLOCATOR_HEADER = ("allocator", "reports", "wall s", "reports/s", "vs 128 KiB", "peak RSS MiB")
 
 
@@ -161,15 +175,17 @@ def allocator_rows(model_dir: Path, archive: Path, work: Path, reports: int,
                    device: str | None) -> list[list]:
     """`angiokg extract` over the same archive once per allocator setting, all at once, one
     torch thread each; wall time to each child's own exit and its peak RSS."""
+    from extraction import jemalloc
+
+    settings = [(n, e) for n, e in ALLOCATORS if e or jemalloc.library() is not None]
     children, logs, began = {}, [], time.perf_counter()
-    for i, (name, threshold, trim) in enumerate(ALLOCATORS):
+    for i, (name, setting) in enumerate(settings):
         command = [*angiokg(), "extract", str(model_dir), str(archive), "--out",
                    str(work / f"alloc-{i}"), "--run-id", "bench"]
         if device:
             command += ["--device", device]
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                   OMP_NUM_THREADS="1", ANGIOKG_MMAP_THRESHOLD=threshold,
-                   ANGIOKG_MALLOC_TRIM=trim)
+                   OMP_NUM_THREADS="1", **setting)
         log = (work / f"alloc-{i}.log").open("w")
         logs.append(log)
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
@@ -188,7 +204,16 @@ def allocator_rows(model_dir: Path, archive: Path, work: Path, reports: int,
     before = done[ALLOCATORS[1][0]][0]
     return [[name, f"{reports:,}", f"{seconds:.1f}", f"{reports / seconds:,.1f}",
              f"{before / seconds:.2f}x", f"{peak:,.0f}"]
-            for name, (seconds, peak) in ((n, done[n]) for n, _, _ in ALLOCATORS)]
+            for name, (seconds, peak) in ((n, done[n]) for n, _ in settings)]
+
+
+def malloc_line(mallocs: Sequence[str]) -> str:
+    """Which malloc the children run under, and where jemalloc comes from."""
+    from extraction import jemalloc
+
+    found = jemalloc.library()
+    where = f"jemalloc from {found}" if found else "no jemalloc found"
+    return f"{', '.join(mallocs)} ({where}; angiokg preloads it unless ANGIOKG_JEMALLOC=0)"
 
 
 def model_profile(model_dir: Path) -> str:
@@ -225,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"- {line}")
     print(f"- child device: {args.device or 'its default (cuda if present)'}; torch threads: "
           f"{args.threads or 'its default'}; paths: {', '.join(args.paths)}")
+    print(f"- malloc: {malloc_line(args.mallocs)}")
     began_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-memory-", dir=args.work) as work_dir:
         work = Path(work_dir)
@@ -241,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
             generate_corpus(args.allocators, args.seed, archive, annotated=False, prefix="mem")
             rows = allocator_rows(model_dir, archive, work, args.allocators, args.device)
             print(f"\n{markdown_table(ALLOCATOR_HEADER, rows)}\n")
-            print("- the three children ran at the same time over the same archive, one torch "
+            print("- the children ran at the same time over the same archive, one torch "
                   "thread each; wall s includes each one's start-up; vs 128 KiB: its speed over "
                   "the fixed 128 KiB threshold's")
             print(f"- whole benchmark: {time.perf_counter() - began_all:,.0f} s")
@@ -255,19 +281,22 @@ def run(args: argparse.Namespace) -> int:
             generate_corpus(n, args.seed, archive, annotated=False, prefix="mem")
             print(f"- {n:,} reports generated in {time.perf_counter() - began:.1f} s",
                   flush=True)
-            for path in args.paths:  # the paths take turns: load falls on both alike
-                out = work / f"{path}-{n}"
+            # the paths and mallocs take turns: load falls on all alike
+            for path, malloc in ((p, m) for p in args.paths for m in args.mallocs):
+                label = path if len(args.mallocs) == 1 else f"{path}, {malloc}"
+                out = work / f"{path}-{malloc}-{n}"
                 if path == "extract":
-                    child = extract_child(model_dir, archive, out, args.device, args.threads)
+                    child = extract_child(model_dir, archive, out, args.device, args.threads,
+                                          malloc)
                 else:
                     child = nightly_child(model_dir, archive, out, profile, args.device,
-                                          args.threads)
-                runs[path, n] = child
-                rows.append(table_row(path, n, archive, child, runs[path, 1]))
-                print(f"  - {path}: {child.summary['extracted']} extracted, "
+                                          args.threads, malloc)
+                runs[label, n] = child
+                rows.append(table_row(label, n, archive, child, runs[label, 1]))
+                print(f"  - {label}: {child.summary['extracted']} extracted, "
                       f"{child.summary['shards']} shards, {child.seconds:.1f} s, peak "
                       f"{child.peak_mib:,.0f} MiB", flush=True)
-    rows.sort(key=lambda r: PATHS.index(r[0]))
+    rows.sort(key=lambda r: PATHS.index(r[0].split(",")[0]))
     print()
     print(markdown_table(HEADER, rows))
     print("\n- wall s: the whole child (start-up, loading the model, extraction, Parquet; the "
@@ -302,6 +331,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="which runs to measure (default both)")
     parser.add_argument("--allocators", type=int, default=0, metavar="N",
                         help="instead: the allocator settings side by side over N reports")
+    parser.add_argument("--mallocs", nargs="+", choices=tuple(MALLOCS), default=None,
+                        help="the malloc(s) the children run under, taking turns (default: "
+                             "jemalloc where installed, else glibc)")
     parser.add_argument("--model-dir", default=None, help="a trained model (default: train a "
                                                           "tiny-profile one first)")
     parser.add_argument("--device", default=None, help="passed to angiokg extract")
@@ -314,6 +346,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = [10, 40] if args.quick else [1000, 10000]
+    from extraction import jemalloc
+
+    if args.mallocs is None:
+        args.mallocs = ["jemalloc" if jemalloc.library() is not None else "glibc"]
+    elif "jemalloc" in args.mallocs and jemalloc.library() is None:
+        parser.error("--mallocs jemalloc: no jemalloc library here (Debian: apt-get install "
+                     "libjemalloc2, or ANGIOKG_JEMALLOC=PATH)")
     if args.train_reports is None:
         args.train_reports = 4 if args.quick else 60
     return args

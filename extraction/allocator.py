@@ -1,5 +1,9 @@
 """Keep a long extraction's memory bounded without paying a fifth of its speed for it.
 
+Where jemalloc is this process's malloc (`extraction.jemalloc`: `angiokg` and the workers
+preload it where it is installed) nothing here is needed: it stays flat by itself, and
+`prepare_for_extraction` leaves it alone. The rest of this module is for glibc's malloc.
+
 glibc serves a request above its mmap threshold with its own mapping, returned on free; below
 it, from the heap, which only shrinks from the top. The threshold adapts upwards after each
 large free (up to 32 MiB), so after a few batches torch's activations of every shape are carved
@@ -48,6 +52,9 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
+
+from extraction import jemalloc
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +140,25 @@ def _mallopt(parameter: int, value: int) -> bool:
     if value == 0 or libc is None:
         return False
     return bool(libc.mallopt(parameter, value))
+
+
+def prepare_for_extraction() -> Callable[[], None] | None:
+    """Set the heap up for a long extraction; returns what to call after each window of
+    batches (None: nothing). jemalloc: left as it is; glibc: one arena, the fixed threshold
+    and the trim, as the environment says (the module's docstring)."""
+    if jemalloc.loaded():
+        _say_once("extraction memory: jemalloc's malloc (preloaded)")
+        return None
+    limit_arenas()
+    fix_mmap_threshold()
+    _say_once("extraction memory: glibc's malloc, tuned (extraction/allocator.py); install "
+              "jemalloc (Debian: libjemalloc2) for flat memory over long archives")
+    return release_free_memory if trim_from_env() else None
+
+
+@functools.cache
+def _say_once(message: str) -> None:
+    log.info(message)
 
 
 def release_free_memory() -> None:

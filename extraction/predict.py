@@ -202,18 +202,16 @@ class Extractor:
         from extraction.model_dir import load_model_dir
 
         # A loaded Extractor is for long streaming runs (extract, preannotate, workers): keep
-        # their memory flat. Training, short and bounded, keeps glibc's defaults. Before the
-        # shards' threads start (the flow's task runner), so that they share the one heap.
-        allocator.limit_arenas()
-        allocator.fix_mmap_threshold()
+        # their memory flat. Training, short and bounded, keeps the allocator's defaults.
+        # Before the shards' threads start (the flow's task runner), so that they share a heap.
+        after_window = allocator.prepare_for_extraction()
         loaded = load_model_dir(model_dir, schema=schema)
         if not loaded.model.trains_ner:
             logger.warning("%s was trained RC-only: it finds no entities by itself, it only "
                            "classifies relations between given ones", model_dir)
         extractor = cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
                         loaded.config.max_chars, device, relations, loaded.temperatures)
-        if allocator.trim_from_env():
-            extractor.after_window = allocator.release_free_memory
+        extractor.after_window = after_window
         return extractor
 
     # --- public --------------------------------------------------------------------------

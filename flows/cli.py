@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 
+from extraction import jemalloc
 from flows.secrets import prefect_secret
 
 COMMAND_MODULES = (
@@ -74,5 +75,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def restart_under_jemalloc() -> None:
+    """Replace this process with the same command under jemalloc, where it is installed and
+    not yet this process's malloc (extraction/jemalloc.py says why); returns where not."""
+    environ = jemalloc.preload_environ(os.environ, jemalloc.loaded())
+    if environ is not None:
+        # sys.orig_argv: the interpreter's own options and `-m flows.cli` as they were given
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environ)
+
+
+def entry() -> int:
+    """The `angiokg` command: under jemalloc where it can be had, then `main`."""
+    restart_under_jemalloc()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

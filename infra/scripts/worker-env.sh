@@ -9,3 +9,11 @@ if [ -n "${ANGIOKG_WORKER_HEALTH_PORT:-}" ]; then
   export PREFECT_WORKER_WEBSERVER_PORT="$ANGIOKG_WORKER_HEALTH_PORT"
   health="--with-healthcheck"
 fi
+# The flow runs a worker starts extract long archives: under jemalloc where it is installed
+# (the images install it), for flat memory (extraction/jemalloc.py). `angiokg` preloads it by
+# itself; a worker's flow runs are not `angiokg`, so the worker's environment carries it.
+# ANGIOKG_JEMALLOC=0 keeps glibc's malloc.
+preload="$(python -m extraction.jemalloc 2>/dev/null || true)"
+if [ -n "$preload" ]; then
+  export LD_PRELOAD="$preload"
+fi
