@@ -189,9 +189,7 @@ def run(args: argparse.Namespace) -> int:
     for line in machine_lines(device):
         print(f"- {line}")
     print(f"- options: {' '.join(args.argv) or '(defaults)'}")
-    print("- allocator as angiokg runs: glibc's defaults for stages 1-2 (as in training); from "
-          "stage 3 on a 4 MiB mmap threshold and a heap trim after each window of batches "
-          "(Extractor.load sets both: extraction/allocator.py)")
+    print(f"- malloc as angiokg runs: {malloc_in_use()}")
     stages = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-", dir=args.work) as work:
         bench = Bench(args, device, Path(work), reports, [gold_document(p) for p in reports])
@@ -260,5 +258,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def malloc_in_use() -> str:
+    from extraction import jemalloc
+
+    if jemalloc.loaded():
+        return "jemalloc (preloaded; ANGIOKG_JEMALLOC=0 for glibc's)"
+    return ("glibc's: its defaults for stages 1-2 (as in training); from stage 3 on a 4 MiB "
+            "mmap threshold and a heap trim after each window of batches (Extractor.load sets "
+            "both: extraction/allocator.py)")
+
+
 if __name__ == "__main__":
+    from flows.cli import restart_under_jemalloc
+
+    restart_under_jemalloc()  # as angiokg runs: under jemalloc where it is installed
     raise SystemExit(run(parse_args()))
