@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from extraction import jemalloc
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -37,6 +39,9 @@ def test_quick_pipeline_benchmark_prints_every_table_with_positive_rates():
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "- machine: " in out and "torch " in out and "- device: cpu" in out
+    # it restarted itself under jemalloc as angiokg does, where the machine has it
+    malloc = "jemalloc (preloaded" if jemalloc.library() is not None else "glibc's"
+    assert f"- malloc as angiokg runs: {malloc}" in out
     tables = _tables(out)
     assert sorted(tables) == ["1", "2", "3", "4", "5", "6"]
 
