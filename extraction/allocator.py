@@ -146,14 +146,20 @@ def prepare_for_extraction() -> Callable[[], None] | None:
     """Set the heap up for a long extraction; returns what to call after each window of
     batches (None: nothing). jemalloc: left as it is; glibc: one arena, the fixed threshold
     and the trim, as the environment says (the module's docstring)."""
+    _say_once(heap_in_use())
     if jemalloc.loaded():
-        _say_once("extraction memory: jemalloc's malloc (preloaded)")
         return None
     limit_arenas()
     fix_mmap_threshold()
-    _say_once("extraction memory: glibc's malloc, tuned (extraction/allocator.py); install "
-              "jemalloc (Debian: libjemalloc2) for flat memory over long archives")
     return release_free_memory if trim_from_env() else None
+
+
+def heap_in_use() -> str:
+    """One line for a run's log: the malloc this process extracts with."""
+    if jemalloc.loaded():
+        return "extraction memory: jemalloc's malloc (preloaded)"
+    return ("extraction memory: glibc's malloc, tuned (extraction/allocator.py); install "
+            "jemalloc (Debian: libjemalloc2) for flat memory over long archives")
 
 
 @functools.cache

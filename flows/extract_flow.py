@@ -19,6 +19,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from extraction import allocator
 from extraction.predict import Extractor
 from flows import artifacts, run_names
 from flows.logs import readable_run_logs
@@ -65,8 +66,11 @@ def settings_for(params: ExtractParams) -> protocol.RunSettings:
 @task(cache_policy=NO_CACHE)
 def plan(params: ExtractParams, model_dir: Path, run_id: str) -> protocol.RunPlan:
     sink = ParquetSink(RunLayout(params.out).extract.absolute())
-    return protocol.plan(params.archive, sink, _extractor(str(model_dir)).model_version,
-                         settings_for(params), run_id=run_id)
+    model_version = _extractor(str(model_dir)).model_version
+    # in the flow run's log, where an operator reads the night: which malloc it extracts with
+    get_run_logger().info(allocator.heap_in_use())
+    return protocol.plan(params.archive, sink, model_version, settings_for(params),
+                         run_id=run_id)
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)

@@ -29,6 +29,7 @@ from prefect_server import (
     worker_health_ok,
 )
 
+from extraction import jemalloc
 from flows.run_names import night_of
 from ingest.generator import generate_corpus
 
@@ -246,3 +247,7 @@ def test_without_a_gpu_worker_the_night_trains_on_the_cpu_worker_when_told(stack
     for worker in ("cpu-worker", "gpu-worker"):  # what `docker compose logs` would show
         output = (stack.server.home / f"{worker}.log").read_text(encoding="utf-8")
         assert "it/s]" not in output and "HTTP Request:" not in output, worker
+    # the worker's flow runs extract under jemalloc where it is installed (worker-env.sh)
+    malloc = "jemalloc's malloc" if jemalloc.library() is not None else "glibc's malloc"
+    cpu_output = (stack.server.home / "cpu-worker.log").read_text(encoding="utf-8")
+    assert f"extraction memory: {malloc}" in cpu_output
