@@ -82,7 +82,11 @@ def preload_environ(environ: Mapping[str, str], already_loaded: bool) -> dict[st
 def main() -> int:
     """Print the LD_PRELOAD value that puts jemalloc first (nothing when none is to be had):
     for shell scripts that start processes other than `angiokg`, such as a worker's flow runs."""
-    environ = preload_environ(os.environ, loaded())
+    try:
+        environ = preload_environ(os.environ, loaded())
+    except ValueError as error:  # said, and the worker starts on glibc's malloc
+        print(f"extraction.jemalloc: {error}; starting on glibc's malloc", file=sys.stderr)
+        return 0
     if environ is not None:
         print(environ["LD_PRELOAD"])
     return 0

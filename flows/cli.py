@@ -86,7 +86,11 @@ def restart_under_jemalloc() -> None:
 
 def entry() -> int:
     """The `angiokg` command: under jemalloc where it can be had, then `main`."""
-    restart_under_jemalloc()
+    try:
+        restart_under_jemalloc()
+    except ValueError as error:  # ANGIOKG_JEMALLOC names no file
+        print(f"angiokg: {error}", file=sys.stderr)
+        return 2
     return main()
 
 

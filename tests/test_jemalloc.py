@@ -96,3 +96,19 @@ def test_the_images_preload_the_jemalloc_they_install(dockerfile):
     assert "apt-get install -y --no-install-recommends libjemalloc2" in text
     assert f"ln -s /usr/lib/*-linux-gnu/libjemalloc.so.2 {preload}" in text
     assert preload in jemalloc.SEARCHED  # angiokg finds the same copy where LD_PRELOAD is unset
+
+
+def test_a_library_named_that_is_not_there_is_one_line_naming_the_variable(tmp_path):
+    missing = str(tmp_path / "libjemalloc.so.2")
+    environ = _clean_environ(ANGIOKG_JEMALLOC=missing)
+    command = subprocess.run([sys.executable, "-m", "flows.cli", "--help"], cwd=REPO,
+                             env=environ, capture_output=True, text=True)
+    assert command.returncode == 2 and "Traceback" not in command.stderr
+    assert command.stderr.strip() == (f"angiokg: ANGIOKG_JEMALLOC={missing!r}: no such file; give "
+                                      "the path of libjemalloc.so.2, or 0 to keep glibc's malloc")
+    # a worker's start script says so too, and starts on glibc's malloc
+    script = '. infra/scripts/worker-env.sh; printf "[%s]" "$LD_PRELOAD"'
+    worker = subprocess.run(["sh", "-c", script], cwd=REPO, capture_output=True, text=True,
+                            env={**environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                                    f"{os.environ.get('PATH', '')}"})
+    assert worker.stdout == "[]" and "ANGIOKG_JEMALLOC=" in worker.stderr

@@ -13,7 +13,7 @@ fi
 # (the images install it), for flat memory (extraction/jemalloc.py). `angiokg` preloads it by
 # itself; a worker's flow runs are not `angiokg`, so the worker's environment carries it.
 # ANGIOKG_JEMALLOC=0 keeps glibc's malloc.
-preload="$(python -m extraction.jemalloc 2>/dev/null || true)"
+preload="$(python -m extraction.jemalloc || true)"
 if [ -n "$preload" ]; then
   export LD_PRELOAD="$preload"
 fi
