@@ -27,7 +27,6 @@ holds a quote or a backslash.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -55,6 +54,7 @@ from export.graph_tables import graph_tables, run_graph_pieces, tree_tables
 from export.parquet_sink import RunInfo, document_tables
 from ingest.coronary import default_tree
 from ingest.document import Document, ReportOutcome
+from ingest.env_counts import count_from_env
 from ingest.schema import Schema
 
 logger = logging.getLogger(__name__)
@@ -68,17 +68,9 @@ _POOL_FULL = "buffer pool is full"
 
 def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int:
     """$ANGIOKG_GRAPH_BUFFER_POOL_MIB (MiB; 0 = LadybugDB's own default, ~80% of memory)."""
-    raw = (os.environ if environ is None else environ).get(BUFFER_POOL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_BUFFER_POOL_MIB
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{BUFFER_POOL_ENV}={raw!r}: give the graph's buffer pool in MiB, or 0 "
-                         "for LadybugDB's default (~80% of the machine's memory)") from None
-    if value < 0:
-        raise ValueError(f"{BUFFER_POOL_ENV}={raw!r} is negative; give MiB, or 0")
-    return value
+    return count_from_env(BUFFER_POOL_ENV, DEFAULT_BUFFER_POOL_MIB,
+                          "MiB of the graph's buffer pool",
+                          "LadybugDB's default (~80% of the machine's memory)", environ)
 
 
 class GraphBufferPoolError(RuntimeError):

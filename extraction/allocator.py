@@ -55,6 +55,7 @@ import sys
 from collections.abc import Callable
 
 from extraction import jemalloc
+from ingest.env_counts import count_from_env
 
 log = logging.getLogger(__name__)
 
@@ -67,32 +68,15 @@ TRIM_ENV = "ANGIOKG_MALLOC_TRIM"
 ARENAS_ENV = "ANGIOKG_MALLOC_ARENAS"
 
 
-def _count_from_env(name: str, default: int, unit: str, zero_means: str,
-                    environ: dict[str, str] | None) -> int:
-    """$name as a count of `unit` (0 = `zero_means`), `default` when unset; one error naming
-    the variable for anything else."""
-    raw = (os.environ if environ is None else environ).get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: give a number of {unit}, or 0 to keep "
-                         f"{zero_means}") from None
-    if value < 0:
-        raise ValueError(f"{name}={raw!r} is negative; give a number of {unit}, or 0")
-    return value
-
-
 def threshold_from_env(environ: dict[str, str] | None = None) -> int:
     """The threshold to set: $ANGIOKG_MMAP_THRESHOLD (bytes; 0 = glibc's adaptive default)."""
-    return _count_from_env(THRESHOLD_ENV, THRESHOLD_BYTES, "bytes",
+    return count_from_env(THRESHOLD_ENV, THRESHOLD_BYTES, "bytes",
                            "glibc's adaptive threshold", environ)
 
 
 def arenas_from_env(environ: dict[str, str] | None = None) -> int:
     """How many heaps (arenas) threads share: $ANGIOKG_MALLOC_ARENAS (0 = glibc's default)."""
-    return _count_from_env(ARENAS_ENV, ARENAS, "arenas", "glibc's default (8 per core)",
+    return count_from_env(ARENAS_ENV, ARENAS, "arenas", "glibc's default (8 per core)",
                            environ)
 
 
