@@ -71,13 +71,13 @@ ARENAS_ENV = "ANGIOKG_MALLOC_ARENAS"
 def threshold_from_env(environ: dict[str, str] | None = None) -> int:
     """The threshold to set: $ANGIOKG_MMAP_THRESHOLD (bytes; 0 = glibc's adaptive default)."""
     return count_from_env(THRESHOLD_ENV, THRESHOLD_BYTES, "bytes",
-                           "glibc's adaptive threshold", environ)
+                          "glibc's adaptive threshold", environ)
 
 
 def arenas_from_env(environ: dict[str, str] | None = None) -> int:
     """How many heaps (arenas) threads share: $ANGIOKG_MALLOC_ARENAS (0 = glibc's default)."""
     return count_from_env(ARENAS_ENV, ARENAS, "arenas", "glibc's default (8 per core)",
-                           environ)
+                          environ)
 
 
 def trim_from_env(environ: dict[str, str] | None = None) -> bool:
