@@ -4,10 +4,10 @@ glibc's heap spreads over a long extraction however its knobs are set (`allocato
 4 MiB mmap threshold and a trim after each window the live data stays level, but the buffers of
 each window land over a heap that grows about 70 MiB per 1,000 reports, and the small threshold
 that stops it costs a fifth of the speed. jemalloc serves each size class from slabs of its own
-and reuses them, so neither happens. Measured side by side (2026-12-02, `angiokg extract`,
-sample-quick model, one run after the other; RSS sampled every 0.25 s): 1,000 reports 688 MiB
-with glibc's tuned heap, 633 with jemalloc; 4,000 reports 829 (1.20x) and 641 (1.01x); wall
-40.9 s and 36.9 s.
+and reuses them, so neither happens. `bench/bench_memory.py --mallocs jemalloc glibc`
+(2026-12-02, `angiokg extract`, `default` model, the two taking turns): 1,000 -> 10,000 reports
+711 -> 752 MiB (1.06x) at 74.0 reports/s under jemalloc, 738 -> 914 (1.24x) at 65.8 on glibc's
+tuned heap (README, Performance).
 
 jemalloc must be in the process before anything allocates, so it comes in through the dynamic
 loader (`LD_PRELOAD`), not an import: `angiokg` restarts itself once with it preloaded
