@@ -105,3 +105,28 @@ def test_stages_runs_only_the_stages_asked_for():
     tables = _tables(done.stdout)
     assert sorted(tables) == ["4", "6"]
     assert [r["stage"] for r in tables["6"]] == ["Parquet datasets through the sink"]
+
+
+@pytest.mark.slow
+def test_quick_memory_benchmark_runs_each_malloc_to_the_same_outputs(tmp_path):
+    mallocs = ["jemalloc", "glibc"] if jemalloc.library() is not None else ["glibc"]
+    done = subprocess.run(
+        [sys.executable, "bench/bench_memory.py", "--quick", "--paths", "extract",
+         "--mallocs", *mallocs, "--work", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in done.stdout.splitlines() if line.startswith("| extract")]
+    sizes = [r for r in rows if len(r) == 9]  # the per-size table (the flatness one has 5)
+    label = (lambda m: f"extract, {m}") if len(mallocs) > 1 else (lambda m: "extract")
+    by_size: dict[str, set[tuple[str, str]]] = {}
+    for path, reports, *_, entities, relations, peak, _vs in sizes:
+        assert path in {label(m) for m in mallocs} and _number(peak) > 0
+        by_size.setdefault(reports, set()).add((entities, relations))
+    assert sorted(by_size, key=_number) == ["1", "10", "40"]
+    assert len(sizes) == 3 * len(mallocs)
+    # the malloc changes memory, never what is extracted
+    assert all(len(outputs) == 1 for outputs in by_size.values()), by_size
+    flat = [r for r in rows if len(r) == 5]
+    assert {r[0] for r in flat} == {label(m) for m in mallocs}
