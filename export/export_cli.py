@@ -293,8 +293,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=gm.DEFAULT_BATCH_SIZE)
     p.add_argument("--buffer-pool-mib", type=_mib, default=None, metavar="MIB",
                    help=f"LadybugDB's buffer pool cap (default: ${gm.BUFFER_POOL_ENV}, else "
-                        f"{gm.DEFAULT_BUFFER_POOL_MIB}; 0: LadybugDB's own default, ~80%% of "
-                        "the machine's memory)")
+                        f"{gm.DEFAULT_BUFFER_POOL_MIB}, raised for a run that needs more, to at "
+                        "most half of the machine's memory; 0: LadybugDB's own default, ~80%% "
+                        "of the machine's memory)")
     p.set_defaults(handler=cmd_load_graph)
 
     p = subparsers.add_parser("export-neo4j", help="write a run to Neo4j (NEO4J_* env vars)")

@@ -9,8 +9,10 @@ Neo4j writer (`export.graph_load`: one transaction per batch of reports). Either
 a report replaces it, and no reader sees it half loaded.
 
 Memory (`bench/bench_memory.py`): LadybugDB's buffer pool is capped (`DEFAULT_BUFFER_POOL_MIB`,
-or $ANGIOKG_GRAPH_BUFFER_POOL_MIB); uncapped it may take ~80% of the machine's memory. A load
-that needs more than the cap fails with a message that says which setting to raise.
+raised for a run whose one transaction needs more, `pool_mib_for`, to at most half of the
+machine's memory; or exactly $ANGIOKG_GRAPH_BUFFER_POOL_MIB); uncapped it may take ~80% of the
+machine's memory. A load that needs more than the cap fails with a message that says which
+setting to raise.
 COPY from the staged files rather than from an Arrow table passed as a parameter: a whole
 10,000-report run loaded from its Arrow tables peaked at 974 MiB (the run's tables in Python,
 and LadybugDB's own copy of what it scans), staged at 577-580 MiB, as fast (1,000: 458 vs 346-351;
@@ -27,6 +29,7 @@ holds a quote or a backslash.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,6 +39,7 @@ from typing import Any
 
 import ladybug as lb
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from export import graph_model as gm
@@ -51,7 +55,7 @@ from export.graph_load import (
 )
 from export.graph_model import BUFFER_POOL_ENV, DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_POOL_MIB
 from export.graph_tables import graph_tables, run_graph_pieces, tree_tables
-from export.parquet_sink import RunInfo, document_tables
+from export.parquet_sink import REPORTS, RunInfo, document_tables, partition_dir
 from ingest.coronary import default_tree
 from ingest.document import Document, ReportOutcome
 from ingest.env_counts import count_from_env
@@ -71,6 +75,31 @@ def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int:
     return count_from_env(BUFFER_POOL_ENV, DEFAULT_BUFFER_POOL_MIB,
                           "MiB of the graph's buffer pool",
                           "LadybugDB's default (~80% of the machine's memory)", environ)
+
+
+def buffer_pool_given_in_env(environ: Mapping[str, str] | None = None) -> bool:
+    return bool((os.environ if environ is None else environ).get(BUFFER_POOL_ENV, "").strip())
+
+
+# What a run's one transaction needs of the pool, per 1,000 reports: 10,000 generated reports
+# as the `default` model predicts them (241,171 entities) failed at 160 MiB and loaded at 192
+# (2026-12-02), so ~19; a quarter more for reports richer than those.
+POOL_MIB_PER_1000_REPORTS = 24
+
+
+def pool_mib_for(reports: int, memory_mib: int) -> int:
+    """The default pool for a run of `reports`: DEFAULT_BUFFER_POOL_MIB, or what the run
+    needs when more, but never above half of the machine's memory."""
+    needed = -(-reports * POOL_MIB_PER_1000_REPORTS // 1000)
+    return max(DEFAULT_BUFFER_POOL_MIB, min(needed, memory_mib // 2))
+
+
+def memory_mib() -> int:
+    """The machine's memory in MiB (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 class GraphBufferPoolError(RuntimeError):
@@ -100,11 +129,12 @@ class LadybugStore:
                                 else buffer_pool_mib)
         if self.buffer_pool_mib < 0:
             raise ValueError(f"buffer_pool_mib={self.buffer_pool_mib}: give MiB, or 0")
+        # A pool nobody chose grows to what a large run needs (`_fit_pool_to`); one given here
+        # or in the environment is a cap, and a load that needs more fails naming it.
+        self._pool_by_default = buffer_pool_mib is None and not buffer_pool_given_in_env()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = lb.Database(str(self.path), read_only=read_only,
-                               buffer_pool_size=self.buffer_pool_mib * 1024 * 1024)
-        self._conn = lb.Connection(self._db)
+        self._open(read_only)
         if not read_only:
             try:
                 self.ensure_schema()
@@ -122,6 +152,24 @@ class LadybugStore:
     def close(self) -> None:
         self._conn.close()
         self._db.close()
+
+    def _open(self, read_only: bool) -> None:
+        self._db = lb.Database(str(self.path), read_only=read_only,
+                               buffer_pool_size=self.buffer_pool_mib * 1024 * 1024)
+        self._conn = lb.Connection(self._db)
+
+    def _fit_pool_to(self, run: RunInfo, reports: int) -> None:
+        """Reopen with a larger pool when the default one is too small for a run of `reports`
+        in its one transaction (`pool_mib_for`); a pool that was given stays as it is."""
+        needed = pool_mib_for(reports, memory_mib())
+        if not self._pool_by_default or needed <= self.buffer_pool_mib:
+            return
+        logger.info("%s: buffer pool %d -> %d MiB for run %s (%d reports; set %s to cap it)",
+                    self.path, self.buffer_pool_mib, needed, run.run_id, reports,
+                    BUFFER_POOL_ENV)
+        self.close()
+        self.buffer_pool_mib = needed
+        self._open(read_only=False)
 
     def ensure_schema(self) -> None:
         self._check_model()
@@ -234,6 +282,9 @@ class LadybugStore:
         table. Python holds one shard's rows at a time (staged to Parquet files), LadybugDB
         reads each table with one COPY of all the staged files."""
         self._remove_stale_staging()
+        reports_dir = partition_dir(root, REPORTS, run)
+        self._fit_pool_to(run, ds.dataset(reports_dir, format="parquet").count_rows()
+                          if reports_dir.is_dir() else 0)
         staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix, dir=self.path.parent))
         try:
             tree = tree_tables(default_tree())

@@ -299,3 +299,36 @@ def test_a_bulk_load_leaves_no_staging_files_and_clears_a_killed_loads(tmp_path)
         assert count(store, "(f:Finding)") == counts["Finding"] == 4
     assert sorted(p.name for p in graph_dir.iterdir() if "staging" in p.name) == []
     assert mine.read_text(encoding="utf-8") == "keep"
+
+
+def test_the_default_pool_is_what_a_run_needs_within_half_the_memory():
+    from export.ladybug_store import DEFAULT_BUFFER_POOL_MIB, pool_mib_for
+
+    assert pool_mib_for(0, 64_000) == pool_mib_for(10_000, 64_000) == DEFAULT_BUFFER_POOL_MIB
+    assert pool_mib_for(20_000, 64_000) == 480  # 24 MiB per 1,000 reports
+    assert pool_mib_for(1_000_000, 4_096) == 2_048  # never above half of the machine's memory
+    assert pool_mib_for(20_000, 0) == DEFAULT_BUFFER_POOL_MIB  # memory unknown: the default
+
+
+def test_a_run_too_big_for_the_default_pool_gets_a_larger_one_and_a_given_pool_is_a_cap(
+        tmp_path, monkeypatch):
+    from export import ladybug_store
+    from export.ladybug_store import BUFFER_POOL_ENV, GraphBufferPoolError
+
+    docs = [lad_doc("r1"), coordination_doc("r2")]
+    ps.write_run(tmp_path / "data", RUN, ps.document_tables(docs, outcomes_for(docs), SCHEMA, RUN))
+    # a default of 32 MiB cannot hold even this small bulk load (the test above); a run of two
+    # reports is made to need 96
+    monkeypatch.setattr(ladybug_store, "DEFAULT_BUFFER_POOL_MIB", 32)
+    monkeypatch.setattr(ladybug_store, "POOL_MIB_PER_1000_REPORTS", 48_000)
+    monkeypatch.delenv(BUFFER_POOL_ENV, raising=False)
+    with LadybugStore(tmp_path / "grown.lbug") as grown:
+        assert grown.buffer_pool_mib == 32
+        grown.load_run(tmp_path / "data", RUN)
+        assert grown.buffer_pool_mib == 96
+        assert count(grown, "(n:Report)") == 2
+    monkeypatch.setenv(BUFFER_POOL_ENV, "32")
+    with LadybugStore(tmp_path / "capped.lbug") as capped, \
+            pytest.raises(GraphBufferPoolError, match=BUFFER_POOL_ENV):
+        capped.load_run(tmp_path / "data", RUN)
+    assert capped.buffer_pool_mib == 32
