@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
 	$(PY) -m pip install --quiet -r requirements.lock -r requirements-test.lock -e '.[test]'
-	sh infra/scripts/install-jemalloc.sh
+	sh infra/scripts/install-jemalloc.sh $(PY)
 	touch $(STAMP)
 
 setup: $(STAMP)

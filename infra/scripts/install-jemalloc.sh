@@ -3,13 +3,14 @@
 # (extraction/jemalloc.py). Installs Debian's libjemalloc2 where that needs no one's say (root
 # with apt-get: containers, CI); elsewhere says how. Never fails the set-up: without jemalloc
 # everything runs on glibc's malloc. ANGIOKG_JEMALLOC=0 skips it.
+#   sh infra/scripts/install-jemalloc.sh PYTHON   (the venv's python, with the project installed)
 set -u
+python="${1:?give the python that has the project installed, e.g. .venv/bin/python}"
 [ "${ANGIOKG_JEMALLOC:-}" = 0 ] && exit 0
 [ "$(uname -s)" = Linux ] || exit 0
-for lib in /usr/lib/*-linux-gnu/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 \
-           /usr/lib/libjemalloc.so.2 /usr/local/lib/libjemalloc.so.2; do
-  [ -f "$lib" ] && exit 0
-done
+# found where angiokg looks (extraction.jemalloc.SEARCHED, or ANGIOKG_JEMALLOC): nothing to do
+"$python" -c 'import sys; from extraction import jemalloc; sys.exit(jemalloc.library() is None)' \
+  2> /dev/null && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   if apt-get install -y -q --no-install-recommends libjemalloc2 > /dev/null 2>&1 \
