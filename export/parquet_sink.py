@@ -55,7 +55,7 @@ from ingest.atomic import (
     sync_together,
     write_json_atomic,
 )
-from ingest.document import Document, ReportOutcome
+from ingest.document import Document, Doubt, ReportOutcome, ReportStatus
 from ingest.records import KeyValueRecord, records_from_document
 from ingest.report_summary import ReportSummary, report_summary
 from ingest.schema import Schema
@@ -75,6 +75,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("reason", pa.string()),
         ("source", pa.string()),
         ("model_version", pa.string()),
+        # the model's doubt the entity and triple rows do not show (ingest.document.Doubt);
+        # null for annotations and for reports not processed
+        ("doubt_missed_entities", pa.float64()),
+        ("doubt_missed_relations", pa.float64()),
+        ("doubt_entropy", pa.float64()),
     ]),
     ENTITIES: pa.schema([
         ("report_id", pa.string(), False),
@@ -160,14 +165,21 @@ def partitioning() -> ds.Partitioning:
 # --- rows ----------------------------------------------------------------------------------
 
 
-def report_rows(outcomes: Iterable[ReportOutcome], run: RunInfo) -> list[dict]:
+def report_rows(outcomes: Iterable[ReportOutcome], run: RunInfo,
+                doubts: Mapping[str, Doubt] | None = None) -> list[dict]:
+    """One row per outcome; `doubts`: the processed reports' `Document.doubt` by report id."""
+    doubts = doubts or {}
     rows = []
     for o in outcomes:
         if o.status not in ReportOutcome.STATUSES:
             raise ValueError(f"report {o.report_id}: status {o.status!r} is not one of "
                              f"{ReportOutcome.STATUSES}")
+        doubt = doubts.get(o.report_id) if o.status == ReportStatus.OK else None
         rows.append({"report_id": o.report_id, "status": str(o.status), "reason": o.reason,
-                     "source": o.source, "model_version": run.model_version})
+                     "source": o.source, "model_version": run.model_version,
+                     "doubt_missed_entities": doubt.missed_entities if doubt else None,
+                     "doubt_missed_relations": doubt.missed_relations if doubt else None,
+                     "doubt_entropy": doubt.entropy if doubt else None})
     return rows
 
 
@@ -230,7 +242,10 @@ def document_tables(
     """The five tables of a batch: the documents' entities, triples, records and summaries,
     and the outcomes of every input report (a processed report's outcome is "ok")."""
     entities, triples, records, summaries = [], [], [], []
+    doubts: dict[str, Doubt] = {}
     for d in documents:
+        if d.doubt is not None:
+            doubts[d.doc_id] = d.doubt
         entities += entity_rows(d, run)
         triples += triple_rows(d, run)
         found = records_from_document(d, schema, model_version=run.model_version,
@@ -238,7 +253,7 @@ def document_tables(
         records += record_rows(found)
         summaries.append(report_summary(d, found, model_version=run.model_version))
     return {
-        REPORTS: to_table(REPORTS, report_rows(outcomes, run)),
+        REPORTS: to_table(REPORTS, report_rows(outcomes, run, doubts)),
         ENTITIES: to_table(ENTITIES, entities),
         TRIPLES: to_table(TRIPLES, triples),
         RECORDS: to_table(RECORDS, records),

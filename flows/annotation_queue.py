@@ -3,8 +3,9 @@ would learn most from, written as a brat collection in the run folder and publis
 table artifact with the path to give annotators.
 
 "New" are the reports tonight's extraction run extracted (after a retraining that is the whole
-archive again: the new model scores it afresh). Reports already annotated, or nearly identical
-to an annotated one, are never queued (pipeline.select).
+archive again: the new model scores it afresh). They are scored from the predictions that run
+published, so the model runs once a night (pipeline.run_queue). Reports already annotated, or
+nearly identical to an annotated one, are never queued.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from extraction.predict import Extractor
+from export.published import RunInfo
 from flows.state import RunLayout
 from ingest.schema import load_schema
+from pipeline.defaults import DEFAULT_MAX_BYTES
 from pipeline.manifest import Manifest
-from pipeline.select import select_to_folder
+from pipeline.run_queue import queue_from_run
 from pipeline.select_queue import QUEUE_CSV, queue_rows, read_queue
 
 QUEUE_ARTIFACT = "angiokg-annotation-queue"
@@ -53,22 +55,24 @@ def _publish(folder: Path | None, rows: list[dict[str, object]], new: int) -> No
 
 
 @task(name="annotation-queue")
-def annotation_queue(out: Path, archive: Path, annotated: Path, model_dir: Path, run_id: str,
-                     size: int, schema_path: Path | None = None) -> QueueResult:
+def annotation_queue(out: Path, archive: Path, annotated: Path, run_id: str, size: int,
+                     schema_path: Path | None = None,
+                     max_report_bytes: int = DEFAULT_MAX_BYTES) -> QueueResult:
     layout = RunLayout(out)
     with Manifest.for_output(layout.extract) as manifest:
-        new = manifest.report_ids(run_id)
+        new = manifest.report_hashes(run_id)
+        record = manifest.run(run_id)
     folder = layout.queue / run_id
-    if not new:
+    if not new or record is None:
         _publish(None, [], 0)
         return QueueResult(None, 0, 0)
     if (folder / QUEUE_CSV).is_file():  # a resumed run: tonight's queue is already written
         rows: list[dict[str, object]] = list(read_queue(folder))
     else:
-        selection = select_to_folder(
-            lambda: Extractor.load(model_dir, schema=load_schema(schema_path)), archive, folder,
-            size, wait=True, command="angiokg nightly: annotation queue", exclude=annotated,
-            only=new)
+        run = RunInfo(record.run_id, record.run_date, record.model_version)
+        selection = queue_from_run(layout.extract, run, new, archive, folder, size,
+                                   load_schema(schema_path), exclude=annotated, wait=True,
+                                   max_bytes=max_report_bytes)
         rows = queue_rows(selection.picks)
     _publish(folder, rows, len(new))
     return QueueResult(folder, len(rows), len(new))

@@ -224,8 +224,8 @@ def _night(params: NightlyParams) -> NightlyResult | State:
         summary = extract_state.result()
         if params.queue_size:
             queue = annotation_queue(params.out, params.archive, params.annotated,
-                                     Path(model.model_dir), summary.run_id, params.queue_size,
-                                     params.schema_path)
+                                     summary.run_id, params.queue_size, params.schema_path,
+                                     params.max_report_bytes)
     export_state = export_flow(**params.export_params().arguments(), return_state=True)
     links.append(artifacts.RunLink.of(export_state, "graph load"))
     exported = export_state.result() if export_state.is_completed() else None

@@ -333,11 +333,12 @@ class Manifest:
         self._sql("DELETE FROM pending WHERE run_id = ? AND shard = ?",
                          (pending.run_id, pending.shard))
 
-    def report_ids(self, run_id: str, status: str = "ok") -> set[str]:
-        """The reports a run processed with `status` (the nightly queue's new reports)."""
-        rows = self._db.execute("SELECT report_id FROM processed WHERE run_id = ? AND status = ?",
-                                (run_id, status))
-        return {row[0] for row in rows}
+    def report_hashes(self, run_id: str, status: str = "ok") -> dict[str, str]:
+        """The reports a run processed with `status`, each with the hash of the text it read
+        (the nightly queue's new reports, checked against the archive as it is now)."""
+        rows = self._db.execute("SELECT report_id, sha256 FROM processed "
+                                "WHERE run_id = ? AND status = ?", (run_id, status))
+        return {row[0]: row[1] for row in rows}
 
     def entries(self, model_version: str | None = None) -> list[ManifestEntry]:
         """All recorded entries (for tests and audits; not used on the hot path)."""

@@ -4,8 +4,7 @@ one run protocol (`pipeline.run`) into a `SelectSink`.
 1. **plan** streams the archive once; the sink's skip test drops, before the model runs, the
    reports already annotated (same id in `--exclude`) or nearly identical to one (MinHash over
    character n-grams; the test sees each report's text as the plan reads it and keeps only
-   counts), and, for the nightly queue, the reports that are not the night's new ones. The
-   others become shards of references, never texts (a tar.gz or CSV is spooled, as for
+   counts). The others become shards of references, never texts (a tar.gz or CSV is spooled, as for
    `extract`).
 2. **extract_shard** predicts each shard; the sink scores its predictions and offers them to a
    bounded pool of the best N (`extraction.select.QueuePool`: never two near-duplicates), and
@@ -24,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -56,14 +55,12 @@ from pipeline.summary import RunSummary
 @dataclass(frozen=True)
 class SelectSink:
     """Predictions into `pool`; counts into `summary`. `out` is the folder the run holds the
-    lock of and spools into (the queue folder); `only`, when given, is the only report ids
-    considered at all (the others are not counted as inputs)."""
+    lock of and spools into (the queue folder)."""
 
     out: Path
     pool: QueuePool
     annotated: AnnotatedFilter
     summary: SelectSummary
-    only: Container[str] | None = None
 
     def begin(self, run_id: str, model_version: str, *, fresh: bool) -> Began:
         return Began(RunInfo(run_id, date.today(), model_version))
@@ -71,8 +68,6 @@ class SelectSink:
     @contextlib.contextmanager
     def already_done(self, run: RunInfo) -> Iterator[Callable[[ArchiveReport], bool]]:
         def skip(report: ArchiveReport) -> bool:
-            if self.only is not None and report.report_id not in self.only:
-                return True
             if self.annotated(report):
                 self.summary.inputs += 1
                 return True
@@ -114,13 +109,13 @@ class SelectSink:
 def select(extractor: DocumentExtractor, archive: str | Path, n: int, *,
            out: str | Path | None = None, exclude: str | Path | None = None,
            strategy: str = DEFAULT_STRATEGY, seed: int = 0,
-           threshold: float = DEFAULT_THRESHOLD, batch_size: int = DEFAULT_BATCH_SIZE,
-           only: Container[str] | None = None) -> Selection:
+           threshold: float = DEFAULT_THRESHOLD, batch_size: int = DEFAULT_BATCH_SIZE
+           ) -> Selection:
     """Stream `archive` through the model and keep the best `n` reports not yet annotated.
 
     The caller holds `out`'s lock (`pipeline.lock.output_lock`) when `out` is given; without
-    it, a temporary folder takes the run's spool. With `only`, the archive's other reports are
-    not considered at all (the nightly queue takes the night's new reports).
+    it, a temporary folder takes the run's spool. (The nightly's queue is chosen from the
+    predictions its run published instead: pipeline.run_queue.)
     """
     pool = new_pool(n, strategy, seed, threshold)  # a bad strategy or n fails before any work
     summary = SelectSummary(strategy, n)
@@ -132,7 +127,7 @@ def select(extractor: DocumentExtractor, archive: str | Path, n: int, *,
         folder = (Path(out) if out is not None
                   else Path(stack.enter_context(tempfile.TemporaryDirectory(
                       prefix="angiokg-select-"))))
-        sink = SelectSink(folder.absolute(), pool, annotated, summary, only)
+        sink = SelectSink(folder.absolute(), pool, annotated, summary)
         run_locked(archive, sink, extractor, settings)
     return selection_of(pool, summary)
 
@@ -142,8 +137,7 @@ def select_to_folder(load_extractor: Callable[[], DocumentExtractor], archive: s
                      command: str = "angiokg select", note_below: float = DEFAULT_NOTE_BELOW,
                      exclude: str | Path | None = None, strategy: str = DEFAULT_STRATEGY,
                      seed: int = 0, threshold: float = DEFAULT_THRESHOLD,
-                     batch_size: int = DEFAULT_BATCH_SIZE, only: Container[str] | None = None
-                     ) -> Selection:
+                     batch_size: int = DEFAULT_BATCH_SIZE) -> Selection:
     """`select` written as a queue folder (`pipeline.select_queue`): `out` must be new or
     empty, and is locked from before the model is loaded (a refused or waiting run holds no
     model) until the queue is written."""
@@ -151,6 +145,6 @@ def select_to_folder(load_extractor: Callable[[], DocumentExtractor], archive: s
     with output_lock(out, wait=wait, command=command):
         extractor = load_extractor()
         selection = select(extractor, archive, n, out=out, exclude=exclude, strategy=strategy,
-                           seed=seed, threshold=threshold, batch_size=batch_size, only=only)
+                           seed=seed, threshold=threshold, batch_size=batch_size)
         write_queue(selection, out, extractor.schema, note_below=note_below)
     return selection

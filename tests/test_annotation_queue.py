@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 from prefect import flow
@@ -68,8 +67,7 @@ def test_the_nightly_flow_queues_the_nights_new_reports_and_publishes_the_path(t
     stamp = (queue.folder / QUEUE_CSV).stat().st_mtime_ns
     @flow
     def resumed():
-        return annotation_queue(params.out, archive, annotated, Path(result.model.model_dir),
-                                run_id, 3)
+        return annotation_queue(params.out, archive, annotated, run_id, 3)
 
     again = resumed()
     assert (again.folder, again.reports, again.candidates) == (queue.folder, 3, 8)
