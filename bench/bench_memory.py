@@ -43,12 +43,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import transformers
@@ -71,6 +72,22 @@ class ChildRun:
     seconds: float
     peak_mib: float
     summary: dict
+    steps: dict[str, float] = field(default_factory=dict)  # the nightly's peak per step
+
+
+STEP_LINE = re.compile(r"^\s*memory\s+(.*?) MiB \(each step's peak", re.MULTILINE)
+
+
+def night_steps(output: str) -> dict[str, float]:
+    """The nightly's "memory" line (pipeline.peak_memory): its own peak RSS per step."""
+    found = STEP_LINE.search(output)
+    if found is None:
+        return {}
+    steps = {}
+    for part in found.group(1).split(", "):
+        name, _, value = part.rpartition(" ")
+        steps[name] = float(value.replace(",", ""))
+    return steps
 
 
 def train_tiny(out: Path, reports: int, device: str | None) -> str:
@@ -155,7 +172,8 @@ def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str
         raise RuntimeError(f"the nightly trained a model instead of reusing {model_dir}:\n"
                            f"{text[-3000:]}")
     (summary_file,) = (RunLayout(run_folder).extract / RUNS_DIR).glob("*.json")
-    return ChildRun(seconds, peak, json.loads(summary_file.read_text(encoding="utf-8")))
+    return ChildRun(seconds, peak, json.loads(summary_file.read_text(encoding="utf-8")),
+                    night_steps(text))
 
 
 # (name, the child's environment)
@@ -242,6 +260,32 @@ def flatness_rows(runs: dict[tuple[str, int], ChildRun], sizes: Sequence[int]) -
     return rows
 
 
+STEP_HEADER = ("path", "reports", "ingest", "extraction", "queue", "graph load",
+               "before the graph load vs smallest", "graph load vs smallest")
+
+
+def step_rows(runs: dict[tuple[str, int], ChildRun], sizes: Sequence[int]) -> list[list]:
+    """Per nightly run: each step's peak, and how the steps before the graph load (the run
+    protocol's) and the graph load (the embedded store's) grow over the smallest archive."""
+    rows = []
+    low = min(sizes)
+    for (path, n), child in runs.items():
+        if not child.steps or n == 1:
+            continue
+        base = runs.get((path, low))
+
+        def before(c: ChildRun) -> float:
+            return max(v for k, v in c.steps.items() if k != "graph load")
+
+        ratio = (f"{before(child) / before(base):.2f}x" if base and base.steps else "-")
+        load = (f"{child.steps['graph load'] / base.steps['graph load']:.2f}x"
+                if base and "graph load" in child.steps and "graph load" in base.steps else "-")
+        rows.append([path, f"{n:,}", *(f"{child.steps[k]:,.0f}" if k in child.steps else "-"
+                                       for k in ("ingest", "extraction", "queue", "graph load")),
+                     ratio, load])
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     transformers.utils.logging.disable_progress_bar()
     print("# Memory as the archive grows (`angiokg extract` and `angiokg nightly`, each in a "
@@ -305,6 +349,11 @@ def run(args: argparse.Namespace) -> int:
           "that difference is over 2 s")
     print("- peak RSS: the child's own (os.wait4 ru_maxrss); vs 1 report: over the path's "
           "1-report run (imports and model)")
+    steps = step_rows(runs, args.sizes)
+    if steps:
+        print("\nThe nightly's own peak RSS per step (its `memory` line; each step's peak "
+              "after a reset of VmHWM):\n")
+        print(markdown_table(STEP_HEADER, steps))
     flat = flatness_rows(runs, args.sizes)
     if flat:
         print(f"\nFlat memory (goal: the largest archive's peak within "

@@ -102,6 +102,7 @@ class NightSummary:
     links: tuple[RunLink, ...] = ()
     # Slots for what other steps add: the annotation queue (reports to annotate next).
     queue: Mapping[str, object] | None = None
+    memory: str | None = None  # peak RSS per step (pipeline.peak_memory)
 
 
 REPORT_COLUMNS = (("inputs", "reports in"), ("processed", "processed"),
@@ -156,6 +157,8 @@ def night_summary_markdown(night: NightSummary, ui_url: str | None = None) -> st
         lines += [f"- {key}: {value}" for key, value in night.queue.items()]
     else:
         lines.append("- none tonight")
+    if night.memory:
+        lines += ["", "## Memory", "", f"- peak RSS: {night.memory}"]
     if night.links:
         lines += ["", "## Runs of this night", ""]
         lines += [f"- {link.title or link.name}: {link.markdown(ui_url)}" for link in night.links]

@@ -37,6 +37,7 @@ from flows.state import CurrentModel, RunLayout, read_current_model
 from flows.train_flow import train_flow
 from pipeline.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, DEFAULT_SHARD_REPORTS
 from pipeline.lock import output_lock
+from pipeline.peak_memory import PhasePeaks
 from pipeline.summary import RunSummary
 
 
@@ -62,6 +63,7 @@ class NightlyResult:
     training: Training
     problems: tuple[str, ...] = ()
     queue: QueueResult | None = None
+    memory: PhasePeaks | None = None  # this process's peak RSS per step
 
 
 class NightFailed(Explained, RuntimeError):
@@ -166,6 +168,7 @@ def summary_of(result: NightlyResult, links: list[artifacts.RunLink]) -> artifac
             else "nothing new to load")) if result.export else "not loaded (see problems)",
         links=tuple(links),
         queue=_queue_facts(result.queue),
+        memory=result.memory.format() if result.memory else None,
     )
 
 
@@ -198,14 +201,19 @@ def nightly_flow(annotated: Path, archive: Path, out: Path, profile: Profile = "
 def _night(params: NightlyParams) -> NightlyResult | State:
     logger = get_run_logger()
     links: list[artifacts.RunLink] = []
-    ingest_state = ingest_flow(**params.ingest_params().arguments(), return_state=True)
+    memory = PhasePeaks()
+    with memory.phase("ingest"):
+        ingest_state = ingest_flow(**params.ingest_params().arguments(), return_state=True)
     links.append(artifacts.RunLink.of(ingest_state, "ingest"))
     ingested: IngestResult = ingest_state.result()
     current = read_current_model(RunLayout(params.out))
     retrain, why = retrain_decision(params.retrain, current, ingested.corpus_sha256,
                                     params.profile)
     logger.info("training: %s (%s)", "yes" if retrain else "no", why)
-    training = train_tonight(params, ingested) if retrain else Training("not needed")
+    training = Training("not needed")
+    if retrain:
+        with memory.phase("training"):
+            training = train_tonight(params, ingested)
     if training.run:
         links.append(training.run.titled("training (evaluation, training curve)"))
     model = training.model or current
@@ -218,21 +226,25 @@ def _night(params: NightlyParams) -> NightlyResult | State:
     if model is None:
         problems.append("there is no model yet, so nothing was extracted")
     else:
-        extract_state = extract_flow(**params.extract_params(Path(model.model_dir)).arguments(),
-                                     return_state=True)
+        with memory.phase("extraction"):
+            extract_state = extract_flow(
+                **params.extract_params(Path(model.model_dir)).arguments(), return_state=True)
         links.append(artifacts.RunLink.of(extract_state, "extraction (run summary)"))
         summary = extract_state.result()
         if params.queue_size:
-            queue = annotation_queue(params.out, params.archive, params.annotated,
-                                     summary.run_id, params.queue_size, params.schema_path,
-                                     params.max_report_bytes)
-    export_state = export_flow(**params.export_params().arguments(), return_state=True)
+            with memory.phase("queue"):
+                queue = annotation_queue(params.out, params.archive, params.annotated,
+                                         summary.run_id, params.queue_size, params.schema_path,
+                                         params.max_report_bytes)
+    with memory.phase("graph load"):
+        export_state = export_flow(**params.export_params().arguments(), return_state=True)
     links.append(artifacts.RunLink.of(export_state, "graph load"))
     exported = export_state.result() if export_state.is_completed() else None
     if exported is None:
         problems.append(f"graph load failed: {export_state.message}")
+    logger.info("memory: %s", memory.format())
     result = NightlyResult(ingested, model, retrain, why, summary, exported, training,
-                           tuple(problems), queue)
+                           tuple(problems), queue, memory)
     artifacts.publish_night_summary(summary_of(result, links))
     if problems:
         message = " | ".join(problems)

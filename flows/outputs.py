@@ -99,6 +99,8 @@ def describe_outputs(out: Path, result: NightlyResult, query_name: str, max_rows
         lines.append(f"  run summary {summary_path(layout.extract, summary.run_id)}")
     else:
         lines.append("  run summary nothing new tonight: no run published")
+    if result.memory is not None:
+        lines.append(f"  memory      {result.memory.format()}")
     queue = result.queue
     if queue is not None and queue.folder is not None:
         lines.append(f"  queue       {queue.folder} ({queue.reports} of tonight's "

@@ -49,6 +49,10 @@ def test_the_nightly_flow_queues_the_nights_new_reports_and_publishes_the_path(t
     run_id = result.summary.run_id
     assert queue.folder == RunLayout(params.out).queue / run_id
     assert queue.reports == 3 and queue.candidates == 8
+    # the night's peak memory, step by step (the first night trains)
+    assert [name for name, _ in result.memory.phases] == ["ingest", "training", "extraction",
+                                                          "queue", "graph load"]
+    assert all(peak > 50 for _, peak in result.memory.phases)
     with (queue.folder / QUEUE_CSV).open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["rank"] for r in rows] == ["1", "2", "3"]
