@@ -70,15 +70,15 @@ _UPSERTED = (gm.REPORT,)
 _POOL_FULL = "buffer pool is full"
 
 
-def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int:
-    """$ANGIOKG_GRAPH_BUFFER_POOL_MIB (MiB; 0 = LadybugDB's own default, ~80% of memory)."""
+def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """$ANGIOKG_GRAPH_BUFFER_POOL_MIB (MiB; 0 = LadybugDB's own default, ~80% of memory);
+    None when it is not set (the pool is then the store's to size)."""
+    environ = os.environ if environ is None else environ
+    if not environ.get(BUFFER_POOL_ENV, "").strip():
+        return None
     return count_from_env(BUFFER_POOL_ENV, DEFAULT_BUFFER_POOL_MIB,
                           "MiB of the graph's buffer pool",
                           "LadybugDB's default (~80% of the machine's memory)", environ)
-
-
-def buffer_pool_given_in_env(environ: Mapping[str, str] | None = None) -> bool:
-    return bool((os.environ if environ is None else environ).get(BUFFER_POOL_ENV, "").strip())
 
 
 # What a run's one transaction needs of the pool, per 1,000 reports: 10,000 generated reports
@@ -121,17 +121,18 @@ class LadybugStore:
 
     def __init__(self, path: str | Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
                  read_only: bool = False, buffer_pool_mib: int | None = None) -> None:
-        """buffer_pool_mib: LadybugDB's buffer pool cap (None: `buffer_pool_mib_from_env()`;
-        0: LadybugDB's default, ~80% of the machine's memory)."""
+        """buffer_pool_mib: LadybugDB's buffer pool cap (None: `buffer_pool_mib_from_env()`, and
+        when that is not set either, DEFAULT_BUFFER_POOL_MIB grown to what a run needs; 0:
+        LadybugDB's default, ~80% of the machine's memory)."""
         self.path = Path(path)
         self.batch_size = batch_size
-        self.buffer_pool_mib = (buffer_pool_mib_from_env() if buffer_pool_mib is None
-                                else buffer_pool_mib)
+        given = buffer_pool_mib if buffer_pool_mib is not None else buffer_pool_mib_from_env()
+        self.buffer_pool_mib = DEFAULT_BUFFER_POOL_MIB if given is None else given
         if self.buffer_pool_mib < 0:
             raise ValueError(f"buffer_pool_mib={self.buffer_pool_mib}: give MiB, or 0")
         # A pool nobody chose grows to what a large run needs (`_fit_pool_to`); one given here
         # or in the environment is a cap, and a load that needs more fails naming it.
-        self._pool_by_default = buffer_pool_mib is None and not buffer_pool_given_in_env()
+        self._pool_by_default = given is None
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._open(read_only)

@@ -274,7 +274,8 @@ def test_the_buffer_pool_cap_comes_from_the_environment_with_a_clear_error(tmp_p
         buffer_pool_mib_from_env,
     )
 
-    assert buffer_pool_mib_from_env({}) == DEFAULT_BUFFER_POOL_MIB
+    assert buffer_pool_mib_from_env({}) is None  # not given: the store sizes it
+    assert buffer_pool_mib_from_env({BUFFER_POOL_ENV: " "}) is None
     assert buffer_pool_mib_from_env({BUFFER_POOL_ENV: " 512 "}) == 512
     assert buffer_pool_mib_from_env({BUFFER_POOL_ENV: "0"}) == 0  # LadybugDB's own default
     for bad in ("lots", "-1", "1.5"):
@@ -283,6 +284,9 @@ def test_the_buffer_pool_cap_comes_from_the_environment_with_a_clear_error(tmp_p
     monkeypatch.setenv(BUFFER_POOL_ENV, "96")
     with LadybugStore(tmp_path / "graph.lbug") as store:
         assert store.buffer_pool_mib == 96
+    monkeypatch.delenv(BUFFER_POOL_ENV)
+    with LadybugStore(tmp_path / "other.lbug") as store:
+        assert store.buffer_pool_mib == DEFAULT_BUFFER_POOL_MIB
 
 
 def test_a_bulk_load_leaves_no_staging_files_and_clears_a_killed_loads(tmp_path):
