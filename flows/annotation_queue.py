@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from export.published import RunInfo
@@ -73,6 +73,8 @@ def annotation_queue(out: Path, archive: Path, annotated: Path, run_id: str, siz
         selection = queue_from_run(layout.extract, run, new, archive, folder, size,
                                    load_schema(schema_path), exclude=annotated, wait=True,
                                    max_bytes=max_report_bytes)
+        # the choice's accounting, and the reports left out (changed since the run, gone)
+        get_run_logger().info("annotation queue: %s", selection.summary.format())
         rows = queue_rows(selection.picks)
     _publish(folder, rows, len(new))
     return QueueResult(folder, len(rows), len(new))
