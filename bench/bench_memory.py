@@ -264,6 +264,11 @@ STEP_HEADER = ("path", "reports", "ingest", "extraction", "queue", "graph load",
                "before the graph load vs smallest", "graph load vs smallest")
 
 
+def before_graph_load(child: ChildRun) -> float:
+    """The highest peak of the nightly's steps before its graph load (the run protocol's)."""
+    return max(peak for step, peak in child.steps.items() if step != "graph load")
+
+
 def step_rows(runs: dict[tuple[str, int], ChildRun], sizes: Sequence[int]) -> list[list]:
     """Per nightly run: each step's peak, and how the steps before the graph load (the run
     protocol's) and the graph load (the embedded store's) grow over the smallest archive."""
@@ -273,11 +278,8 @@ def step_rows(runs: dict[tuple[str, int], ChildRun], sizes: Sequence[int]) -> li
         if not child.steps or n == 1:
             continue
         base = runs.get((path, low))
-
-        def before(c: ChildRun) -> float:
-            return max(v for k, v in c.steps.items() if k != "graph load")
-
-        ratio = (f"{before(child) / before(base):.2f}x" if base and base.steps else "-")
+        ratio = (f"{before_graph_load(child) / before_graph_load(base):.2f}x"
+                 if base and base.steps else "-")
         load = (f"{child.steps['graph load'] / base.steps['graph load']:.2f}x"
                 if base and "graph load" in child.steps and "graph load" in base.steps else "-")
         rows.append([path, f"{n:,}", *(f"{child.steps[k]:,.0f}" if k in child.steps else "-"

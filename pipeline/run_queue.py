@@ -22,14 +22,21 @@ predictions (tests/test_run_queue.py checks it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from export.parquet_sink import read_run_shards
 from export.published import RunInfo
 from export.run_documents import DATASETS_READ, predictions
-from extraction.select import AnnotatedFilter, QueuePool, Selection, SelectSummary, selection_of
+from extraction.select import (
+    AnnotatedFilter,
+    Pick,
+    QueuePool,
+    Selection,
+    SelectSummary,
+    selection_of,
+)
 from extraction.uncertainty import DEFAULT_STRATEGY, scorer
 from ingest.archive import DEFAULT_MAX_BYTES, iter_reports
 from ingest.document import Document
@@ -40,15 +47,20 @@ from pipeline.lock import output_lock
 from pipeline.select_queue import check_queue_folder, write_queue
 
 
+def _run_predictions(root: str | Path, run: RunInfo, ids: set[str],
+                     texts: Mapping[str, str] | None = None) -> Iterator[Document]:
+    """The run's predictions of `ids`, read one shard's tables at a time."""
+    for tables in read_run_shards(root, run, DATASETS_READ):
+        yield from predictions(tables, texts, ids=ids)
+
+
 def run_scores(root: str | Path, run: RunInfo, ids: set[str], strategy: str = DEFAULT_STRATEGY,
                seed: int = 0) -> dict[str, float]:
-    """The strategy's score of each of `ids` that the run processed, from its tables."""
+    """The strategy's score of each of `ids` that the run processed, from its tables (an
+    unknown strategy fails before any is read)."""
     score_of = scorer(strategy)
-    scores: dict[str, float] = {}
-    for tables in read_run_shards(root, run, DATASETS_READ):
-        for document in predictions(tables, ids=ids):
-            scores[document.doc_id] = score_of(document, seed)
-    return scores
+    return {document.doc_id: score_of(document, seed)
+            for document in _run_predictions(root, run, ids)}
 
 
 def select_from_run(root: str | Path, run: RunInfo, new: Mapping[str, str],
@@ -58,7 +70,6 @@ def select_from_run(root: str | Path, run: RunInfo, new: Mapping[str, str],
                     max_bytes: int = DEFAULT_MAX_BYTES) -> Selection:
     """The best `n` of `new` (report id -> the hash of the text the run extracted), chosen from
     the predictions run `run` published under `root`; `archive` gives their texts."""
-    scorer(strategy)  # an unknown strategy fails before any work
     scores = run_scores(root, run, set(new), strategy, seed)
     summary = SelectSummary(strategy, n)
     annotated = AnnotatedFilter(iter_reports(exclude) if exclude is not None else (), summary,
@@ -87,16 +98,12 @@ def select_from_run(root: str | Path, run: RunInfo, new: Mapping[str, str],
     return Selection(_as_predicted(root, run, chosen), chosen.summary)
 
 
-def _as_predicted(root: str | Path, run: RunInfo, chosen: Selection) -> tuple:
+def _as_predicted(root: str | Path, run: RunInfo, chosen: Selection) -> tuple[Pick, ...]:
     """The picks with the run's predictions in place of their text-only stand-ins."""
     texts = {pick.document.doc_id: pick.document.text for pick in chosen.picks}
-    full: dict[str, Document] = {}
-    for tables in read_run_shards(root, run, DATASETS_READ):
-        for document in predictions(tables, texts, ids=set(texts)):
-            full[document.doc_id] = document
-    return tuple(replace(pick, document=replace(full[pick.document.doc_id],
-                                                source=pick.document.source))
-                 for pick in chosen.picks)
+    full = {document.doc_id: document
+            for document in _run_predictions(root, run, set(texts), texts)}
+    return tuple(replace(pick, document=full[pick.document.doc_id]) for pick in chosen.picks)
 
 
 def queue_from_run(root: str | Path, run: RunInfo, new: Mapping[str, str],
