@@ -74,8 +74,9 @@ def test_the_run_queue_chooses_what_a_second_model_pass_chooses(night, strategy)
     for mine, theirs in zip(kept.picks, again.picks, strict=True):
         assert _confidences(mine.document) == pytest.approx(_confidences(theirs.document),
                                                             abs=1e-4)
+        # a sum of p(missed) over every token: float32 noise grows with the report, so relative
         assert mine.document.doubt.missed_entities == pytest.approx(
-            theirs.document.doubt.missed_entities, abs=1e-4)
+            theirs.document.doubt.missed_entities, rel=1e-4)
         assert mine.document.annotated is False
         assert mine.document.source == theirs.document.source
     a, b = kept.summary, again.summary
