@@ -22,13 +22,16 @@ through each path in a child process of its own:
   archive.
 
 The children run under jemalloc where `angiokg` finds it (extraction/jemalloc.py), else on
-glibc's tuned malloc; --mallocs jemalloc glibc runs each path under both, taking turns.
+glibc's tuned malloc; --mallocs jemalloc glibc runs each path under both, taking turns
+(`jemalloc-timers`: jemalloc left to give freed pages back on its own timers, as before
+2026-12-02).
 
 With --allocators N, `angiokg extract` instead runs over one archive of N reports once per
 allocator setting (extraction/allocator.py, extraction/jemalloc.py), the children all at the
 same time with one torch thread each, so whatever else loads the machine falls on them alike:
 glibc's own adaptive threshold, the fixed 128 KiB threshold (the first fix), the 4 MiB threshold
-with a trim after each window of batches (glibc's setting now) and jemalloc (where installed).
+with a trim after each window of batches (glibc's setting now) and jemalloc (where installed),
+on its own timers and giving freed pages back after each window (its setting now).
 
 The table gives each child's peak RSS (os.wait4's ru_maxrss: that process, or the largest of
 the children it waited for, such as Prefect's server), its wall time and reports/s. A 1-report
@@ -59,7 +62,9 @@ from ingest.generator import generate_corpus
 
 ANNOTATED = REPO / "data" / "sample" / "annotated"
 # the environment that gives a child each malloc: angiokg preloads jemalloc unless told not to
-MALLOCS = {"jemalloc": {}, "glibc": {"ANGIOKG_JEMALLOC": "0"}}
+# "jemalloc-timers": jemalloc giving freed pages back on its own timers, as before 2026-12-02
+MALLOCS = {"jemalloc": {}, "jemalloc-timers": {"ANGIOKG_MALLOC_TRIM": "0"},
+           "glibc": {"ANGIOKG_JEMALLOC": "0"}}
 PATHS = ("extract", "nightly")
 HEADER = ("path", "reports", "archive MB", "wall s", "reports/s", "entities", "relations",
           "peak RSS MiB", "vs 1 report")
@@ -184,7 +189,9 @@ ALLOCATORS = (
     ("glibc, fixed 128 KiB threshold (the first fix)",
      {**GLIBC, "ANGIOKG_MMAP_THRESHOLD": "131072", "ANGIOKG_MALLOC_TRIM": "0"}),
     ("glibc, 4 MiB threshold + trim after each window (glibc's default)", GLIBC),
-    ("jemalloc (the default where installed)", MALLOCS["jemalloc"]),
+    ("jemalloc, its own timers (before 2026-12-02)", MALLOCS["jemalloc-timers"]),
+    ("jemalloc, freed pages given back after each window (the default where installed)",
+     MALLOCS["jemalloc"]),
 )
 ALLOCATOR_HEADER = ("allocator", "reports", "wall s", "reports/s", "vs 128 KiB", "peak RSS MiB")
 
@@ -195,7 +202,8 @@ def allocator_rows(model_dir: Path, archive: Path, work: Path, reports: int,
     torch thread each; wall time to each child's own exit and its peak RSS."""
     from extraction import jemalloc
 
-    settings = [(n, e) for n, e in ALLOCATORS if e or jemalloc.library() is not None]
+    settings = [(n, e) for n, e in ALLOCATORS
+                if "ANGIOKG_JEMALLOC" in e or jemalloc.library() is not None]
     children, logs, began = {}, [], time.perf_counter()
     for i, (name, setting) in enumerate(settings):
         command = [*angiokg(), "extract", str(model_dir), str(archive), "--out",
@@ -401,7 +409,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     if args.mallocs is None:
         args.mallocs = ["jemalloc" if jemalloc.library() is not None else "glibc"]
-    elif "jemalloc" in args.mallocs and jemalloc.library() is None:
+    elif any(m.startswith("jemalloc") for m in args.mallocs) and jemalloc.library() is None:
         parser.error("--mallocs jemalloc: no jemalloc library here (Debian: apt-get install "
                      "libjemalloc2, or ANGIOKG_JEMALLOC=PATH)")
     if args.train_reports is None:

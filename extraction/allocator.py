@@ -1,8 +1,9 @@
 """Keep a long extraction's memory bounded without paying a fifth of its speed for it.
 
 Where jemalloc is this process's malloc (`extraction.jemalloc`: `angiokg` and the workers
-preload it where it is installed) nothing here is needed: it stays flat by itself, and
-`prepare_for_extraction` leaves it alone. The rest of this module is for glibc's malloc.
+preload it where it is installed) it stays flat by itself; `prepare_for_extraction` only makes it
+hold freed pages for reuse and give them back after each window of batches, as the trim below
+does for glibc (`jemalloc.py` says why). The rest of this module is for glibc's malloc.
 
 glibc serves a request above its mmap threshold with its own mapping, returned on free; below
 it, from the heap, which only shrinks from the top. The threshold adapts upwards after each
@@ -38,10 +39,10 @@ Side by side over 3,000 reports (bench/bench_memory.py --allocators 3000, 2026-1
 speed of the 128 KiB threshold (glibc's adaptive one: 1.18x) at a peak of 750 MiB (128 KiB: 587;
 adaptive: 1,424). It still grows a little, about 7 MiB per 256-report shard in-process, where
 the 128 KiB threshold stays flat: the trade is half of that threshold's cost back for some of
-its flatness. `ANGIOKG_MMAP_THRESHOLD` (bytes; 0 keeps glibc's adaptive
-threshold), `ANGIOKG_MALLOC_TRIM=0` (no trimming) and `ANGIOKG_MALLOC_ARENAS` (heaps the
-threads share; 0 keeps glibc's default) choose otherwise: 131072 with trimming off is the first
-fix, 0 / 0 / 0 glibc's own behaviour.
+its flatness. `ANGIOKG_MMAP_THRESHOLD` (bytes; 0 keeps glibc's adaptive threshold),
+`ANGIOKG_MALLOC_TRIM=0` (no trimming; under jemalloc: its own timers) and
+`ANGIOKG_MALLOC_ARENAS` (heaps the threads share; 0 keeps glibc's default) choose otherwise:
+131072 with trimming off is the first fix, 0 / 0 / 0 glibc's own behaviour.
 """
 
 from __future__ import annotations
@@ -128,11 +129,15 @@ def _mallopt(parameter: int, value: int) -> bool:
 
 def prepare_for_extraction() -> Callable[[], None] | None:
     """Set the heap up for a long extraction; returns what to call after each window of
-    batches (None: nothing). jemalloc: left as it is; glibc: one arena, the fixed threshold
-    and the trim, as the environment says (the module's docstring)."""
+    batches (None: nothing). jemalloc: freed pages held and given back after each window;
+    glibc: one arena, the fixed threshold and the trim; as the environment says (the module's
+    docstring)."""
     _say_once(heap_in_use())
     if jemalloc.loaded():
-        return None
+        if not trim_from_env() or jemalloc.decay_left_to_user():
+            return None
+        jemalloc.hold_freed_pages()
+        return jemalloc.give_back_freed_pages
     limit_arenas()
     fix_mmap_threshold()
     return release_free_memory if trim_from_env() else None

@@ -5,9 +5,10 @@ glibc's heap spreads over a long extraction however its knobs are set (`allocato
 each window land over a heap that grows about 70 MiB per 1,000 reports, and the small threshold
 that stops it costs a fifth of the speed. jemalloc serves each size class from slabs of its own
 and reuses them, so neither happens. `bench/bench_memory.py --mallocs jemalloc glibc`
-(2026-12-02, `angiokg extract`, `default` model, the two taking turns): 1,000 -> 10,000 reports
-711 -> 752 MiB (1.06x) at 74.0 reports/s under jemalloc, 738 -> 914 (1.24x) at 65.8 on glibc's
-tuned heap (README, Performance).
+(2026-12-02, session 7's machine, `angiokg extract`, `default` model, the two taking turns;
+jemalloc on its own timers, as then): 1,000 -> 10,000 reports 711 -> 752 MiB (1.06x) at 74.0
+reports/s under jemalloc, 738 -> 914 (1.24x) at 65.8 on glibc's tuned heap (README,
+Performance).
 
 jemalloc must be in the process before anything allocates, so it comes in through the dynamic
 loader (`LD_PRELOAD`), not an import: `angiokg` restarts itself once with it preloaded
@@ -17,6 +18,20 @@ library is found everything runs on glibc, with `allocator.py`'s settings.
 
 `ANGIOKG_JEMALLOC`: unset looks in the usual places (Debian's and Ubuntu's `libjemalloc2`,
 Fedora's `jemalloc`, /usr/local); a path names the library; 0 keeps glibc.
+
+Left to itself jemalloc gives freed pages back on timers: 10 s in its ordinary arenas, and at
+once in the arena that serves requests of 8 MiB and more (its "huge" arena, made at the first
+such request). Extraction's largest buffers (a batch's feed-forward activations, a pair chunk's
+rows) are of that size and come and go with every batch, so each batch faulted their pages in
+afresh: over 600 sample reports (`default` model, one thread, 2026-12-02) 1.68 million minor
+page faults, 2.3 s of system time in 13.9 s. `hold_freed_pages` turns the timers off and
+`give_back_freed_pages` hands everything freed back once per window of batches, as glibc's trim
+does (`allocator.py`): 206,000 faults, 11.6 s, peak RSS 711 MiB where the timers gave 650.
+`bench/bench_memory.py --mallocs jemalloc jemalloc-timers` (same day and machine, `angiokg
+extract`, taking turns): 1,000 -> 10,000 reports 778 -> 821 MiB (1.06x) at 69.3 reports/s,
+against the timers' 713 -> 751 (1.05x) at 60.4: still flat, 1.15x the speed for ~70 MiB.
+`ANGIOKG_MALLOC_TRIM=0` leaves jemalloc to its timers; a `MALLOC_CONF` that sets
+`dirty_decay_ms` is the user's choice, and is kept.
 """
 
 from __future__ import annotations
@@ -32,6 +47,8 @@ LIBRARY_ENV = "ANGIOKG_JEMALLOC"
 # Set in the restarted process's environment: a library that is preloaded but does not show
 # (another loader, a static build) must not restart the process again and again.
 TRIED_ENV = "ANGIOKG_JEMALLOC_TRIED"
+ALL_ARENAS = 4096  # mallctl's arena index for every arena (MALLCTL_ARENAS_ALL)
+NEVER = -1  # a decay time: freed pages are not given back by a timer
 SEARCHED = ("/usr/lib/*-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.2",
             "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
 
@@ -77,6 +94,46 @@ def preload_environ(environ: Mapping[str, str], already_loaded: bool) -> dict[st
     preload = environ.get("LD_PRELOAD", "").strip()
     return {**environ, "LD_PRELOAD": f"{path}:{preload}" if preload else str(path),
             TRIED_ENV: "1"}
+
+
+def decay_left_to_user(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether $MALLOC_CONF sets how jemalloc gives freed pages back: then it is not touched."""
+    conf = (os.environ if environ is None else environ).get("MALLOC_CONF", "")
+    return "dirty_decay_ms" in conf
+
+
+def hold_freed_pages() -> None:
+    """Keep freed pages in every arena (those made later too, the huge one included) until
+    `give_back_freed_pages`. Arenas made since the last call are set on the next one."""
+    never = ctypes.c_ssize_t(NEVER)
+    _mallctl_write("arenas.dirty_decay_ms", never)  # the default of arenas made from now on
+    for index in range(_arena_count()):
+        # an arena not made yet answers EFAULT: it takes the default above when it is made,
+        # unless it is the huge one, which is set at the next call
+        _mallctl_write(f"arena.{index}.dirty_decay_ms", never)
+
+
+def give_back_freed_pages() -> None:
+    """Hand every arena's freed pages back to the OS, and keep holding the next ones (the huge
+    arena may have been made since `hold_freed_pages`)."""
+    _mallctl_write(f"arena.{ALL_ARENAS}.purge", None)
+    hold_freed_pages()
+
+
+def _arena_count() -> int:
+    count, size = ctypes.c_uint(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_uint))
+    if ctypes.CDLL(None).mallctl(b"arenas.narenas", ctypes.byref(count), ctypes.byref(size),
+                                 None, ctypes.c_size_t(0)):
+        return 0
+    return count.value
+
+
+def _mallctl_write(name: str, value: ctypes.c_ssize_t | None) -> bool:
+    """jemalloc's mallctl(name) with `value` written (None: a command without one); True when
+    it took."""
+    new = ctypes.byref(value) if value is not None else None
+    size = ctypes.c_size_t(ctypes.sizeof(value) if value is not None else 0)
+    return ctypes.CDLL(None).mallctl(name.encode(), None, None, new, size) == 0
 
 
 def main() -> int:

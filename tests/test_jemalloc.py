@@ -1,5 +1,6 @@
 """jemalloc under `angiokg` and the workers' flow runs: which library, the restart that preloads
-it, and that a loaded Extractor then leaves the heap to it."""
+it, and what a loaded Extractor does with it: freed pages held for the next batch and given
+back after each window of batches."""
 
 from __future__ import annotations
 
@@ -66,7 +67,55 @@ print(jemalloc.loaded(), sys.argv[1:], allocator.prepare_for_extraction() is Non
 def test_the_command_line_restarts_itself_under_jemalloc_with_its_arguments():
     out = subprocess.run([sys.executable, "-c", RESTART, "extract", "--out", "x"], cwd=REPO,
                          env=_clean_environ(), capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[0] == "True ['extract', '--out', 'x'] True"
+    # and the extraction gives freed pages back after each window
+    assert out.stdout.split("\n")[0] == "True ['extract', '--out', 'x'] False"
+
+
+# Under jemalloc, as the loaded Extractor sets it up (or not, as the environment says): free a
+# 32 MiB buffer (jemalloc's huge arena, made here, gives such ones back at once by itself) and
+# print how much of it left at the free, then at the call made after each window.
+HOLD_PROBE = """
+import ctypes
+from extraction import allocator
+after_window = allocator.prepare_for_extraction()
+lib = ctypes.CDLL(None)
+lib.malloc.restype = ctypes.c_void_p
+lib.free.argtypes = [ctypes.c_void_p]
+def resident_kib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4
+size = 32 << 20
+for _ in range(2):  # the first round makes the huge arena; the second frees into it
+    block = lib.malloc(size); ctypes.memset(block, 1, size)
+    before = resident_kib()
+    lib.free(block)
+    freed = resident_kib()
+    if after_window is not None:
+        after_window()
+print(before - freed, freed - resident_kib())
+"""
+
+
+def _hold_probe(**environ: str) -> tuple[int, int]:
+    env = _clean_environ(LD_PRELOAD=str(FOUND), **environ)
+    result = subprocess.run([sys.executable, "-c", HOLD_PROBE], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=True)
+    on_free, after_window = map(int, result.stdout.split())
+    return on_free, after_window
+
+
+@needs_jemalloc
+def test_extraction_holds_freed_pages_for_the_next_batch_and_gives_them_back_after_a_window():
+    on_free, after_window = _hold_probe()
+    assert on_free < 2000  # the next batch's buffers reuse the pages: nothing faults again
+    assert after_window >= 30000  # the window's end gave the 32 MiB back
+
+
+@needs_jemalloc
+@pytest.mark.parametrize("environ", [{"ANGIOKG_MALLOC_TRIM": "0"},
+                                     {"MALLOC_CONF": "dirty_decay_ms:0"}])
+def test_turned_off_or_set_by_the_user_jemalloc_gives_freed_pages_back_itself(environ):
+    on_free, after_window = _hold_probe(**environ)
+    assert on_free >= 30000 and after_window < 2000
 
 
 def test_turned_off_the_command_line_stays_on_glibc_and_tunes_it():
