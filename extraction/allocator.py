@@ -134,7 +134,7 @@ def prepare_for_extraction() -> Callable[[], None] | None:
     docstring)."""
     _say_once(heap_in_use())
     if jemalloc.loaded():
-        if not trim_from_env() or jemalloc.decay_left_to_user():
+        if not _jemalloc_holds_pages():
             return None
         jemalloc.hold_freed_pages()
         return jemalloc.give_back_freed_pages
@@ -146,9 +146,21 @@ def prepare_for_extraction() -> Callable[[], None] | None:
 def heap_in_use() -> str:
     """One line for a run's log: the malloc this process extracts with."""
     if jemalloc.loaded():
-        return "extraction memory: jemalloc's malloc (preloaded)"
+        if _jemalloc_holds_pages():
+            how = "freed pages held and given back after each window of batches"
+        elif jemalloc.decay_left_to_user():
+            how = "freed pages given back as MALLOC_CONF's dirty_decay_ms says"
+        else:
+            how = f"freed pages given back on its own timers ({TRIM_ENV}=0)"
+        return f"extraction memory: jemalloc's malloc (preloaded); {how}"
     return ("extraction memory: glibc's malloc, tuned (extraction/allocator.py); install "
             "jemalloc (Debian: libjemalloc2) for flat memory over long archives")
+
+
+def _jemalloc_holds_pages() -> bool:
+    """Whether the extraction takes jemalloc's giving back of freed pages over (`jemalloc.py`):
+    unless trimming is turned off or the user's MALLOC_CONF sets it."""
+    return trim_from_env() and not jemalloc.decay_left_to_user()
 
 
 @functools.cache

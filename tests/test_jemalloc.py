@@ -78,6 +78,7 @@ HOLD_PROBE = """
 import ctypes
 from extraction import allocator
 after_window = allocator.prepare_for_extraction()
+print(allocator.heap_in_use())
 lib = ctypes.CDLL(None)
 lib.malloc.restype = ctypes.c_void_p
 lib.free.argtypes = [ctypes.c_void_p]
@@ -95,27 +96,32 @@ print(before - freed, freed - resident_kib())
 """
 
 
-def _hold_probe(**environ: str) -> tuple[int, int]:
+def _hold_probe(**environ: str) -> tuple[str, int, int]:
+    """The run log's memory line, and the KiB given back at the free and after the window."""
     env = _clean_environ(LD_PRELOAD=str(FOUND), **environ)
     result = subprocess.run([sys.executable, "-c", HOLD_PROBE], cwd=REPO, env=env,
                             capture_output=True, text=True, check=True)
-    on_free, after_window = map(int, result.stdout.split())
-    return on_free, after_window
+    said, numbers = result.stdout.strip().split("\n")
+    on_free, after_window = map(int, numbers.split())
+    return said, on_free, after_window
 
 
 @needs_jemalloc
 def test_extraction_holds_freed_pages_for_the_next_batch_and_gives_them_back_after_a_window():
-    on_free, after_window = _hold_probe()
+    said, on_free, after_window = _hold_probe()
     assert on_free < 2000  # the next batch's buffers reuse the pages: nothing faults again
     assert after_window >= 30000  # the window's end gave the 32 MiB back
+    assert said.endswith("freed pages held and given back after each window of batches")
 
 
 @needs_jemalloc
-@pytest.mark.parametrize("environ", [{"ANGIOKG_MALLOC_TRIM": "0"},
-                                     {"MALLOC_CONF": "dirty_decay_ms:0"}])
-def test_turned_off_or_set_by_the_user_jemalloc_gives_freed_pages_back_itself(environ):
-    on_free, after_window = _hold_probe(**environ)
+@pytest.mark.parametrize(("environ", "policy"), [
+    ({"ANGIOKG_MALLOC_TRIM": "0"}, "on its own timers (ANGIOKG_MALLOC_TRIM=0)"),
+    ({"MALLOC_CONF": "dirty_decay_ms:0"}, "as MALLOC_CONF's dirty_decay_ms says")])
+def test_turned_off_or_set_by_the_user_jemalloc_gives_freed_pages_back_itself(environ, policy):
+    said, on_free, after_window = _hold_probe(**environ)
     assert on_free >= 30000 and after_window < 2000
+    assert said.endswith(f"freed pages given back {policy}")
 
 
 def test_turned_off_the_command_line_stays_on_glibc_and_tunes_it():
