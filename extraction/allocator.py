@@ -2,8 +2,8 @@
 
 Where jemalloc is this process's malloc (`extraction.jemalloc`: `angiokg` and the workers
 preload it where it is installed) it stays flat by itself; `prepare_for_extraction` only makes it
-hold freed pages for reuse and give them back after each window of batches, as the trim below
-does for glibc (`jemalloc.py` says why). The rest of this module is for glibc's malloc.
+hold freed pages for reuse through each window of batches and give them back at its end, as the
+trim below does for glibc (`jemalloc.py` says why). The rest of this module is for glibc's malloc.
 
 glibc serves a request above its mmap threshold with its own mapping, returned on free; below
 it, from the heap, which only shrinks from the top. The threshold adapts upwards after each
@@ -47,13 +47,15 @@ its flatness. `ANGIOKG_MMAP_THRESHOLD` (bytes; 0 keeps glibc's adaptive threshol
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 from extraction import jemalloc
 from ingest.env_counts import count_from_env
@@ -127,20 +129,30 @@ def _mallopt(parameter: int, value: int) -> bool:
     return bool(libc.mallopt(parameter, value))
 
 
-def prepare_for_extraction() -> Callable[[], None] | None:
-    """Set the heap up for a long extraction; returns what to call after each window of
-    batches (None: nothing). jemalloc: freed pages held and given back after each window;
-    glibc: one arena, the fixed threshold and the trim; as the environment says (the module's
-    docstring)."""
+# What each window of batches runs inside: `with window_memory(): ...`
+WindowMemory = Callable[[], AbstractContextManager[object]]
+
+
+def prepare_for_extraction() -> WindowMemory:
+    """Set the heap up for a long extraction; returns what each window of batches runs inside.
+    jemalloc: freed pages held through the window and given back at its end; glibc: one arena
+    and the fixed threshold now, the trim after each window; as the environment says (the
+    module's docstring)."""
     _say_once(heap_in_use())
     if jemalloc.loaded():
-        if not _jemalloc_holds_pages():
-            return None
-        jemalloc.hold_freed_pages()
-        return jemalloc.give_back_freed_pages
+        return jemalloc.freed_pages_held if _jemalloc_holds_pages() else contextlib.nullcontext
     limit_arenas()
     fix_mmap_threshold()
-    return release_free_memory if trim_from_env() else None
+    return trimmed_after if trim_from_env() else contextlib.nullcontext
+
+
+@contextlib.contextmanager
+def trimmed_after() -> Iterator[None]:
+    """One window of batches, glibc's heap trimmed after it."""
+    try:
+        yield
+    finally:
+        release_free_memory()
 
 
 def heap_in_use() -> str:

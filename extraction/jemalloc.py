@@ -24,9 +24,9 @@ once in the arena that serves requests of 8 MiB and more (its "huge" arena, made
 such request). Extraction's largest buffers (a batch's feed-forward activations, a pair chunk's
 rows) are of that size and come and go with every batch, so each batch faulted their pages in
 afresh: over 600 sample reports (`default` model, one thread, 2026-12-02) 1.68 million minor
-page faults, 2.3 s of system time in 13.9 s. `hold_freed_pages` turns the timers off and
-`give_back_freed_pages` hands everything freed back once per window of batches, as glibc's trim
-does (`allocator.py`): 206,000 faults, 11.6 s, peak RSS 711 MiB where the timers gave 650.
+page faults, 2.3 s of system time in 13.9 s. `freed_pages_held` turns the timers off for a
+window of batches and hands everything freed back at its end, as glibc's trim does
+(`allocator.py`): 206,000 faults, 11.6 s, peak RSS 711 MiB where the timers gave 650.
 `bench/bench_memory.py --mallocs jemalloc jemalloc-timers` (same day and machine, `angiokg
 extract`, taking turns): 1,000 -> 10,000 reports 778 -> 821 MiB (1.06x) at 69.3 reports/s,
 against the timers' 713 -> 751 (1.05x) at 60.4: still flat, 1.15x the speed for ~70 MiB.
@@ -36,11 +36,13 @@ against the timers' 713 -> 751 (1.05x) at 60.4: still flat, 1.15x the speed for 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 LIBRARY_ENV = "ANGIOKG_JEMALLOC"
@@ -102,30 +104,58 @@ def decay_left_to_user(environ: Mapping[str, str] | None = None) -> bool:
     return "dirty_decay_ms" in conf
 
 
-def hold_freed_pages() -> None:
-    """Keep freed pages in every arena (those made later too, the huge one included) until
-    `give_back_freed_pages`. Arenas made since the last call are set on the next one."""
-    never = ctypes.c_ssize_t(NEVER)
-    _mallctl_write("arenas.dirty_decay_ms", never)  # the default of arenas made from now on
-    for index in range(_arena_count()):
-        # an arena not made yet answers EFAULT: it takes the default above when it is made,
-        # unless it is the huge one, which is set at the next call
-        _mallctl_write(f"arena.{index}.dirty_decay_ms", never)
+# Windows of batches open now, over all of the process's threads (the nightly's shard threads
+# each run their own): the pages are held while any is open.
+_open_windows = 0
+_windows_lock = threading.Lock()
 
 
-def give_back_freed_pages() -> None:
-    """Hand every arena's freed pages back to the OS, and keep holding the next ones (the huge
-    arena may have been made since `hold_freed_pages`)."""
-    _mallctl_write(f"arena.{ALL_ARENAS}.purge", None)
-    hold_freed_pages()
+@contextlib.contextmanager
+def freed_pages_held() -> Iterator[None]:
+    """One window of batches: freed pages are kept for the next batch's buffers while any thread
+    is inside a window, everything freed is given back at each window's end, and jemalloc's own
+    timers are back once no window is open (the steps after extraction, a long-lived `angiokg
+    serve`, give memory back as before)."""
+    global _open_windows
+    with _windows_lock:
+        _open_windows += 1
+        _set_decay(lambda index: NEVER)  # again each window: arenas made since are set too
+    try:
+        yield
+    finally:
+        with _windows_lock:
+            _open_windows -= 1
+            _mallctl_write(f"arena.{ALL_ARENAS}.purge", None)
+            if _open_windows == 0:
+                _restore_timers()
 
 
-def _arena_count() -> int:
-    count, size = ctypes.c_uint(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_uint))
-    if ctypes.CDLL(None).mallctl(b"arenas.narenas", ctypes.byref(count), ctypes.byref(size),
-                                 None, ctypes.c_size_t(0)):
-        return 0
-    return count.value
+def _restore_timers() -> None:
+    """jemalloc's timers as it sets them itself: `opt.dirty_decay_ms` in every arena, and 0 in
+    the huge one when that is positive (the huge arena's index is `opt.narenas`: jemalloc
+    reserves it after the automatic arenas)."""
+    default = _mallctl_read("opt.dirty_decay_ms", ctypes.c_ssize_t)
+    huge = _mallctl_read("opt.narenas", ctypes.c_uint)
+    if default is None:
+        return
+    _set_decay(lambda index: 0 if index == huge and default > 0 else default)
+
+
+def _set_decay(decay_of: Callable[[int | None], int]) -> None:
+    """Each arena's dirty-page decay time (ms; -1 never), and the default of arenas made from
+    now on (`decay_of(None)`). An arena not made yet answers EFAULT and is left to the default."""
+    _mallctl_write("arenas.dirty_decay_ms", ctypes.c_ssize_t(decay_of(None)))
+    for index in range(_mallctl_read("arenas.narenas", ctypes.c_uint) or 0):
+        _mallctl_write(f"arena.{index}.dirty_decay_ms", ctypes.c_ssize_t(decay_of(index)))
+
+
+def _mallctl_read(name: str, kind: type[ctypes.c_uint] | type[ctypes.c_ssize_t]) -> int | None:
+    """jemalloc's mallctl(name) read as `kind`; None where it does not answer."""
+    value, size = kind(0), ctypes.c_size_t(ctypes.sizeof(kind))
+    if ctypes.CDLL(None).mallctl(name.encode(), ctypes.byref(value), ctypes.byref(size), None,
+                                 ctypes.c_size_t(0)):
+        return None
+    return value.value
 
 
 def _mallctl_write(name: str, value: ctypes.c_ssize_t | None) -> bool:

@@ -35,9 +35,10 @@ import gc
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -58,6 +59,9 @@ from ingest.examples import (
     sentences_of,
 )
 from ingest.schema import NO_RELATION, Schema
+
+if TYPE_CHECKING:
+    from extraction.allocator import WindowMemory
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +192,9 @@ class Extractor:
         self.temperatures = temperatures or Temperatures()
         self._label_index = {label: i for i, label in enumerate(model.relation_labels)}
         self._choices: dict[tuple[str, str], tuple[tuple[str, bool, int], ...]] = {}
-        # Called after each window of `extract` (Extractor.load: give freed memory back).
-        self.after_window: Callable[[], None] | None = None
+        # What each window of `extract` runs inside (Extractor.load: the allocator's setting,
+        # freed memory given back at the window's end).
+        self.window_memory: WindowMemory = contextlib.nullcontext
         self._starts = [i for i, t in enumerate(model.tags) if split_tag(t)[0] in ("B", "S")]
         self._outside = model.tags.index("O")
 
@@ -204,14 +209,14 @@ class Extractor:
         # A loaded Extractor is for long streaming runs (extract, preannotate, workers): keep
         # their memory flat. Training, short and bounded, keeps the allocator's defaults.
         # Before the shards' threads start (the flow's task runner), so that they share a heap.
-        after_window = allocator.prepare_for_extraction()
+        window_memory = allocator.prepare_for_extraction()
         loaded = load_model_dir(model_dir, schema=schema)
         if not loaded.model.trains_ner:
             logger.warning("%s was trained RC-only: it finds no entities by itself, it only "
                            "classifies relations between given ones", model_dir)
         extractor = cls(loaded.model, loaded.tokenizer, loaded.schema, loaded.model_version,
                         loaded.config.max_chars, device, relations, loaded.temperatures)
-        extractor.after_window = after_window
+        extractor.window_memory = window_memory
         return extractor
 
     # --- public --------------------------------------------------------------------------
@@ -302,12 +307,12 @@ class Extractor:
     ) -> Iterator[Document]:
         flat = [s for _, sentences in pending for s in sentences]
         results: list[SentencePrediction | None] = [None] * len(flat)
-        for chunk in window_batches(pending, batch_size):
-            for i, prediction in zip(chunk, self.predict_sentences([flat[i].text for i in chunk]),
-                                     strict=True):
-                results[i] = prediction
-        if self.after_window is not None:
-            self.after_window()
+        with self.window_memory():
+            for chunk in window_batches(pending, batch_size):
+                for i, prediction in zip(chunk,
+                                         self.predict_sentences([flat[i].text for i in chunk]),
+                                         strict=True):
+                    results[i] = prediction
         at = 0
         for document, sentences in pending:
             mine = results[at : at + len(sentences)]

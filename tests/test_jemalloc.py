@@ -53,13 +53,13 @@ def test_the_restart_environment_puts_jemalloc_first_once(tmp_path):
 
 
 # The command line's restart, in a child: the same arguments come through, under jemalloc; and
-# what a loaded Extractor does to the heap there (None: nothing to call after each window).
+# what a loaded Extractor runs each window of batches inside there.
 RESTART = """
 import os, sys
 from flows.cli import restart_under_jemalloc
 restart_under_jemalloc()
 from extraction import allocator, jemalloc
-print(jemalloc.loaded(), sys.argv[1:], allocator.prepare_for_extraction() is None)
+print(jemalloc.loaded(), sys.argv[1:], allocator.prepare_for_extraction().__name__)
 """
 
 
@@ -67,68 +67,15 @@ print(jemalloc.loaded(), sys.argv[1:], allocator.prepare_for_extraction() is Non
 def test_the_command_line_restarts_itself_under_jemalloc_with_its_arguments():
     out = subprocess.run([sys.executable, "-c", RESTART, "extract", "--out", "x"], cwd=REPO,
                          env=_clean_environ(), capture_output=True, text=True, check=True)
-    # and the extraction gives freed pages back after each window
-    assert out.stdout.split("\n")[0] == "True ['extract', '--out', 'x'] False"
-
-
-# Under jemalloc, as the loaded Extractor sets it up (or not, as the environment says): free a
-# 32 MiB buffer (jemalloc's huge arena, made here, gives such ones back at once by itself) and
-# print how much of it left at the free, then at the call made after each window.
-HOLD_PROBE = """
-import ctypes
-from extraction import allocator
-after_window = allocator.prepare_for_extraction()
-print(allocator.heap_in_use())
-lib = ctypes.CDLL(None)
-lib.malloc.restype = ctypes.c_void_p
-lib.free.argtypes = [ctypes.c_void_p]
-def resident_kib():
-    return int(open("/proc/self/statm").read().split()[1]) * 4
-size = 32 << 20
-for _ in range(2):  # the first round makes the huge arena; the second frees into it
-    block = lib.malloc(size); ctypes.memset(block, 1, size)
-    before = resident_kib()
-    lib.free(block)
-    freed = resident_kib()
-    if after_window is not None:
-        after_window()
-print(before - freed, freed - resident_kib())
-"""
-
-
-def _hold_probe(**environ: str) -> tuple[str, int, int]:
-    """The run log's memory line, and the KiB given back at the free and after the window."""
-    env = _clean_environ(LD_PRELOAD=str(FOUND), **environ)
-    result = subprocess.run([sys.executable, "-c", HOLD_PROBE], cwd=REPO, env=env,
-                            capture_output=True, text=True, check=True)
-    said, numbers = result.stdout.strip().split("\n")
-    on_free, after_window = map(int, numbers.split())
-    return said, on_free, after_window
-
-
-@needs_jemalloc
-def test_extraction_holds_freed_pages_for_the_next_batch_and_gives_them_back_after_a_window():
-    said, on_free, after_window = _hold_probe()
-    assert on_free < 2000  # the next batch's buffers reuse the pages: nothing faults again
-    assert after_window >= 30000  # the window's end gave the 32 MiB back
-    assert said.endswith("freed pages held and given back after each window of batches")
-
-
-@needs_jemalloc
-@pytest.mark.parametrize(("environ", "policy"), [
-    ({"ANGIOKG_MALLOC_TRIM": "0"}, "on its own timers (ANGIOKG_MALLOC_TRIM=0)"),
-    ({"MALLOC_CONF": "dirty_decay_ms:0"}, "as MALLOC_CONF's dirty_decay_ms says")])
-def test_turned_off_or_set_by_the_user_jemalloc_gives_freed_pages_back_itself(environ, policy):
-    said, on_free, after_window = _hold_probe(**environ)
-    assert on_free >= 30000 and after_window < 2000
-    assert said.endswith(f"freed pages given back {policy}")
+    # and the extraction holds freed pages through each window
+    assert out.stdout.split("\n")[0] == "True ['extract', '--out', 'x'] freed_pages_held"
 
 
 def test_turned_off_the_command_line_stays_on_glibc_and_tunes_it():
     out = subprocess.run([sys.executable, "-c", RESTART, "a"], cwd=REPO,
                          env=_clean_environ(ANGIOKG_JEMALLOC="0"), capture_output=True,
                          text=True, check=True)
-    assert out.stdout.split("\n")[0] == "False ['a'] False"
+    assert out.stdout.split("\n")[0] == "False ['a'] trimmed_after"
 
 
 @needs_jemalloc
@@ -142,6 +89,70 @@ def test_the_worker_environment_preloads_jemalloc_for_its_flow_runs():
     off = subprocess.run(["sh", "-c", script], cwd=REPO, env={**environ, "ANGIOKG_JEMALLOC": "0"},
                          capture_output=True, text=True, check=True).stdout
     assert off == ""
+
+
+# Under jemalloc, as the loaded Extractor sets it up (or not, as the environment says): free
+# 32 MiB buffers (jemalloc's huge arena, made here, gives such ones back at once by itself) and
+# print the KiB given back: at a free inside a window, at the window's end, at a free inside a
+# window while another (another shard thread's) has just ended, and at a free after all windows.
+HOLD_PROBE = """
+import ctypes
+from extraction import allocator
+window_memory = allocator.prepare_for_extraction()
+print(allocator.heap_in_use())
+lib = ctypes.CDLL(None)
+lib.malloc.restype = ctypes.c_void_p
+lib.free.argtypes = [ctypes.c_void_p]
+def resident_kib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4
+def returned_at_free():
+    block = lib.malloc(32 << 20); ctypes.memset(block, 1, 32 << 20)
+    before = resident_kib()
+    lib.free(block)
+    return before - resident_kib()
+with window_memory():
+    returned_at_free()  # makes the huge arena
+    inside = returned_at_free()
+    held = resident_kib()
+at_end = held - resident_kib()
+outer = window_memory()
+outer.__enter__()
+with window_memory():
+    pass
+overlapping = returned_at_free()
+outer.__exit__(None, None, None)
+after = returned_at_free()
+print(inside, at_end, overlapping, after)
+"""
+
+
+def _hold_probe(**environ: str) -> tuple[str, list[int]]:
+    """The run log's memory line, and the KiB given back at each point of the probe."""
+    env = _clean_environ(LD_PRELOAD=str(FOUND), **environ)
+    result = subprocess.run([sys.executable, "-c", HOLD_PROBE], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=True)
+    said, numbers = result.stdout.strip().split("\n")
+    return said, [int(n) for n in numbers.split()]
+
+
+@needs_jemalloc
+def test_extraction_holds_freed_pages_through_a_window_and_gives_them_back_at_its_end():
+    said, (inside, at_end, overlapping, after) = _hold_probe()
+    assert inside < 2000  # the next batch's buffers reuse the pages: nothing faults again
+    assert at_end >= 30000  # the window's end gave the 32 MiB back
+    assert overlapping < 2000  # another thread's window still open: still held
+    assert after >= 30000  # no window open: jemalloc's own timers again (at once, here)
+    assert said.endswith("freed pages held and given back after each window of batches")
+
+
+@needs_jemalloc
+@pytest.mark.parametrize(("environ", "policy"), [
+    ({"ANGIOKG_MALLOC_TRIM": "0"}, "on its own timers (ANGIOKG_MALLOC_TRIM=0)"),
+    ({"MALLOC_CONF": "dirty_decay_ms:0"}, "as MALLOC_CONF's dirty_decay_ms says")])
+def test_turned_off_or_set_by_the_user_jemalloc_gives_freed_pages_back_itself(environ, policy):
+    said, (inside, at_end, overlapping, after) = _hold_probe(**environ)
+    assert min(inside, overlapping, after) >= 30000 and at_end < 2000
+    assert said.endswith(f"freed pages given back {policy}")
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.gpu"])
