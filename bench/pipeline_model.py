@@ -159,30 +159,38 @@ PASSES = {"floor": "floor: plain BertModel forward", "ner": "NER only",
           "full": "full (entities + relations)"}
 
 
-def floor_batches(folder: Path, extractor: Extractor, batch_size: int
-                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(input_ids, attention_mask) of every batch the extractor runs over the folder's reports:
-    the same sentences, in the same windows, sorted and padded the same way."""
+FloorWindow = list[tuple[torch.Tensor, torch.Tensor]]  # (input_ids, attention_mask) batches
+
+
+def floor_batches(folder: Path, extractor: Extractor, batch_size: int) -> list[FloorWindow]:
+    """(input_ids, attention_mask) of every batch the extractor runs over the folder's reports,
+    window by window: the same sentences, in the same windows, sorted and padded the same way."""
     documents = [Document(p.stem, p.read_text(encoding="utf-8"))
                  for p in sorted(folder.glob("*.txt"))]
-    batches = []
+    windows = []
     for window in sentence_windows(documents, extractor.max_chars, batch_size):
         texts = [s.text for _, sentences in window for s in sentences]
+        batches = []
         for chunk in window_batches(window, batch_size):
             encoded = [EncodedSentence(tuple(extractor.tokenizer.encode(texts[i])), None, (), ())
                        for i in chunk]
             batch = collate(encoded, extractor.tokenizer.pad_id).to(extractor.device)
             batches.append((batch.input_ids, batch.attention_mask))
-    return batches
+        windows.append(batches)
+    return windows
 
 
-def plain_forward(bert: BertModel, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+def plain_forward(bert: BertModel, windows: Sequence[FloorWindow], extractor: Extractor,
                   device: torch.device) -> None:
-    """The floor: the encoder's own BertModel, all its layers, over the prepared batches."""
+    """The floor: the encoder's own BertModel, all its layers, over the prepared batches, each
+    window inside the allocator's setting for one, as the extractor runs its windows (under
+    jemalloc the pages it frees are held through the window: so are the floor's)."""
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
                                          enabled=device.type == "cuda"):
-        for input_ids, attention_mask in batches:
-            bert(input_ids=input_ids, attention_mask=attention_mask)
+        for batches in windows:
+            with extractor.window_memory():
+                for input_ids, attention_mask in batches:
+                    bert(input_ids=input_ids, attention_mask=attention_mask)
 
 
 def extraction_rows(reports: Sequence[Path], model_dir: Path,
@@ -216,7 +224,7 @@ def extraction_rows(reports: Sequence[Path], model_dir: Path,
         def extract_next_chunk() -> None:
             i, folder = next(todo[name])
             if name == "floor":
-                plain_forward(bert, prepared[i], device)
+                plain_forward(bert, prepared[i], any_one, device)
                 return
             summary = run(folder, ParquetSink(work / f"out-{name}-{i:03d}"), extractors[name],
                           RunSettings(run_id=f"bench-{i:03d}", batch_size=batch_size))
@@ -235,7 +243,7 @@ def extraction_rows(reports: Sequence[Path], model_dir: Path,
              "-" if name == "floor" else f"{s / seconds['ner']:.2f}x",
              f"{s / seconds['floor']:.2f}x"]
             for name, s in seconds.items()]
-    batches = sum(len(b) for b in prepared[1:])
+    batches = sum(len(w) for windows in prepared[1:] for w in windows)
     notes = [f"{len(reports)} reports in {len(chunk_folders) - 1} chunks, the three passes "
              f"taking turns chunk by chunk, after an untimed warm-up chunk of 4 reports each; "
              f"{batch_size} sentences per batch ({batches:,} batches: sentences sorted by "
