@@ -23,13 +23,15 @@ Left to itself jemalloc gives freed pages back on timers: 10 s in its ordinary a
 once in the arena that serves requests of 8 MiB and more (its "huge" arena, made at the first
 such request). Extraction's largest buffers (a batch's feed-forward activations, a pair chunk's
 rows) are of that size and come and go with every batch, so each batch faulted their pages in
-afresh: over 600 sample reports (`default` model, one thread, 2026-12-02) 1.68 million minor
-page faults, 2.3 s of system time in 13.9 s. `freed_pages_held` turns the timers off for a
-window of batches and hands everything freed back at its end, as glibc's trim does
-(`allocator.py`): 206,000 faults, 11.6 s, peak RSS 711 MiB where the timers gave 650.
-`bench/bench_memory.py --mallocs jemalloc jemalloc-timers` (same day and machine, `angiokg
-extract`, taking turns): 1,000 -> 10,000 reports 778 -> 821 MiB (1.06x) at 69.3 reports/s,
-against the timers' 713 -> 751 (1.05x) at 60.4: still flat, 1.15x the speed for ~70 MiB.
+afresh: over 600 sample reports (`default` model, one thread, 2026-12-02) 1.68-1.75 million
+minor page faults, 2.3 s of system time in 13.0-13.9 s. `freed_pages_held` turns the timers off
+while a window of batches is open and hands everything freed back at its end, as glibc's trim
+does (`allocator.py`); with no window open the timers are back, so the steps after extraction
+and a long-lived process between nights give memory back as before: 206,000 faults, 11.3-11.7 s,
+peak RSS 671 MiB where the timers gave 608. `bench/bench_memory.py --mallocs jemalloc
+jemalloc-timers` (same day and machine, `angiokg extract`, taking turns): 1,000 -> 10,000
+reports 743 -> 780 MiB (1.05x) at 69.8 reports/s, against the timers' 679 -> 719 (1.06x) at
+60.0: still flat, 1.16x the speed for ~60 MiB.
 `ANGIOKG_MALLOC_TRIM=0` leaves jemalloc to its timers; a `MALLOC_CONF` that sets
 `dirty_decay_ms` is the user's choice, and is kept.
 """
