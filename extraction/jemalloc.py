@@ -140,7 +140,8 @@ def _restore_timers() -> None:
     huge = _mallctl_read("opt.narenas", ctypes.c_uint)
     if default is None:
         return
-    _set_decay(lambda index: 0 if index == huge and default > 0 else default)
+    _set_decay(lambda index: 0 if index is not None and index == huge and default > 0
+               else default)
 
 
 def _set_decay(decay_of: Callable[[int | None], int]) -> None:
