@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import glob
 import os
 import sys
@@ -60,11 +61,16 @@ SEARCHED = ("/usr/lib/*-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.
 def loaded() -> bool:
     """Whether this process's malloc is jemalloc's (its `mallctl` is among the global
     symbols: preloaded, or linked in)."""
+    return _mallctl() is not None
+
+
+@functools.cache
+def _mallctl() -> Callable[..., int] | None:
+    """jemalloc's mallctl in this process, looked up once; None where malloc is another's."""
     try:
-        ctypes.CDLL(None).mallctl  # noqa: B018 - the lookup is the test
+        return ctypes.CDLL(None).mallctl
     except (AttributeError, OSError):
-        return False
-    return True
+        return None
 
 
 def library(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -155,18 +161,18 @@ def _set_decay(decay_of: Callable[[int | None], int]) -> None:
 def _mallctl_read(name: str, kind: type[ctypes.c_uint] | type[ctypes.c_ssize_t]) -> int | None:
     """jemalloc's mallctl(name) read as `kind`; None where it does not answer."""
     value, size = kind(0), ctypes.c_size_t(ctypes.sizeof(kind))
-    if ctypes.CDLL(None).mallctl(name.encode(), ctypes.byref(value), ctypes.byref(size), None,
-                                 ctypes.c_size_t(0)):
+    if _mallctl()(name.encode(), ctypes.byref(value), ctypes.byref(size), None,
+                  ctypes.c_size_t(0)):
         return None
     return value.value
 
 
-def _mallctl_write(name: str, value: ctypes.c_ssize_t | None) -> bool:
-    """jemalloc's mallctl(name) with `value` written (None: a command without one); True when
-    it took."""
+def _mallctl_write(name: str, value: ctypes.c_ssize_t | None) -> None:
+    """jemalloc's mallctl(name) with `value` written (None: a command without one); a name this
+    jemalloc does not know (an older one) is left unset."""
     new = ctypes.byref(value) if value is not None else None
     size = ctypes.c_size_t(ctypes.sizeof(value) if value is not None else 0)
-    return ctypes.CDLL(None).mallctl(name.encode(), None, None, new, size) == 0
+    _mallctl()(name.encode(), None, None, new, size)
 
 
 def main() -> int:
