@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,30 @@ def test_the_memory_benchmark_reads_the_nightlys_line_as_it_is_printed(monkeypat
     assert bench_memory.night_steps(output) == {"ingest": 577.0, "extraction": 1878.0,
                                                 "graph load": 1118.0}
     assert bench_memory.night_steps("no memory line") == {}
+
+
+def test_the_nightlys_peak_is_its_highest_step_when_wait4_saw_only_the_last(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import bench_memory
+
+    steps = {"ingest": 577.0, "extraction": 972.0, "queue": 695.0, "graph load": 879.0}
+    assert bench_memory.night_peak(879.0, steps) == 972.0
+    # a child (Prefect's server) that peaked higher than every step still counts
+    assert bench_memory.night_peak(1500.0, steps) == 1500.0
+    assert bench_memory.night_peak(640.0, {}) == 640.0
+
+
+@needs_reset
+def test_resetting_the_peak_resets_what_wait4_reports():
+    """Why night_peak exists: ru_maxrss after a reset is the peak since the reset."""
+    def waited_peak_mib(reset: bool) -> float:
+        code = ("b = b'x' * (300 * 2**20)\n"  # written: 300 MiB resident
+                "del b\n"
+                + ("open('/proc/self/clear_refs', 'w').write('5')\n" if reset else ""))
+        child = subprocess.Popen([sys.executable, "-c", code])
+        _, status, usage = os.wait4(child.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        return usage.ru_maxrss / 1024
+
+    assert waited_peak_mib(reset=False) > 300
+    assert waited_peak_mib(reset=True) < 200
