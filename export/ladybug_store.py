@@ -9,10 +9,10 @@ Neo4j writer (`export.graph_load`: one transaction per batch of reports). Either
 a report replaces it, and no reader sees it half loaded.
 
 Memory (`bench/bench_memory.py`): LadybugDB's buffer pool is capped (`DEFAULT_BUFFER_POOL_MIB`,
-raised for a run whose one transaction needs more, `pool_mib_for`, to at most half of the
-machine's memory; or exactly $ANGIOKG_GRAPH_BUFFER_POOL_MIB); uncapped it may take ~80% of the
-machine's memory. A load that needs more than the cap fails with a message that says which
-setting to raise.
+raised for a run whose one transaction needs more, `pool_mib_for`, counting the reports it
+replaces, to at most half of the machine's memory; or exactly $ANGIOKG_GRAPH_BUFFER_POOL_MIB);
+uncapped it may take ~80% of the machine's memory. A load that needs more than the cap fails
+with a message that says which setting to raise.
 COPY from the staged files rather than from an Arrow table passed as a parameter: a whole
 10,000-report run loaded from its Arrow tables peaked at 974 MiB (the run's tables in Python,
 and LadybugDB's own copy of what it scans), staged at 577-580 MiB, as fast (1,000: 458 vs 346-351;
@@ -53,7 +53,12 @@ from export.graph_load import (
     name_of,
     tree_statements,
 )
-from export.graph_model import BUFFER_POOL_ENV, DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_POOL_MIB
+from export.graph_model import (
+    BUFFER_POOL_ENV,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUFFER_POOL_MIB,
+    batches,
+)
 from export.graph_tables import graph_tables, run_graph_pieces, tree_tables
 from export.parquet_sink import REPORTS, RunInfo, document_tables, partition_dir
 from ingest.coronary import default_tree
@@ -85,12 +90,19 @@ def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int | 
 # as the `default` model predicts them (241,171 entities) failed at 160 MiB and loaded at 192
 # (2026-12-02), so ~19; a quarter more for reports richer than those.
 POOL_MIB_PER_1000_REPORTS = 24
+# A report the graph already holds costs that again: the transaction also holds the deletes of
+# its earlier findings and mentions. The same 10,000 reloaded over themselves (the night after a
+# retrain re-extracts the whole archive under the new model) failed at 320 MiB and loaded at
+# 336 (2026-12-02, 237,980 entities), so a reload sized for a first load failed.
+POOL_MIB_PER_1000_REPLACED = 24
 
 
-def pool_mib_for(reports: int, memory_mib: int) -> int:
-    """The default pool for a run of `reports`: DEFAULT_BUFFER_POOL_MIB, or what the run
-    needs when more, but never above half of the machine's memory."""
-    needed = -(-reports * POOL_MIB_PER_1000_REPORTS // 1000)
+def pool_mib_for(reports: int, memory_mib: int, replaced: int = 0) -> int:
+    """The default pool for a run of `reports`, `replaced` of them already in the graph:
+    DEFAULT_BUFFER_POOL_MIB, or what the run needs when more, but never above half of the
+    machine's memory."""
+    needed = -(-(reports * POOL_MIB_PER_1000_REPORTS + replaced * POOL_MIB_PER_1000_REPLACED)
+               // 1000)
     return max(DEFAULT_BUFFER_POOL_MIB, min(needed, memory_mib // 2))
 
 
@@ -159,15 +171,19 @@ class LadybugStore:
                                buffer_pool_size=self.buffer_pool_mib * 1024 * 1024)
         self._conn = lb.Connection(self._db)
 
-    def _fit_pool_to(self, run: RunInfo, reports: int) -> None:
-        """Reopen with a larger pool when the default one is too small for a run of `reports`
-        in its one transaction (`pool_mib_for`); a pool that was given stays as it is."""
-        needed = pool_mib_for(reports, memory_mib())
-        if not self._pool_by_default or needed <= self.buffer_pool_mib:
+    def _fit_pool_to(self, run: RunInfo, report_ids: Sequence[str]) -> None:
+        """Reopen with a larger pool when the default one is too small for the run's reports
+        in its one transaction (`pool_mib_for`, counting those the graph already holds); a
+        pool that was given stays as it is."""
+        if not self._pool_by_default:
             return
-        logger.info("%s: buffer pool %d -> %d MiB for run %s (%d reports; set %s to cap it)",
-                    self.path, self.buffer_pool_mib, needed, run.run_id, reports,
-                    BUFFER_POOL_ENV)
+        replaced = self._reports_held(report_ids)
+        needed = pool_mib_for(len(report_ids), memory_mib(), replaced)
+        if needed <= self.buffer_pool_mib:
+            return
+        logger.info("%s: buffer pool %d -> %d MiB for run %s (%d reports, %d of them replacing "
+                    "loaded ones; set %s to cap it)", self.path, self.buffer_pool_mib, needed,
+                    run.run_id, len(report_ids), replaced, BUFFER_POOL_ENV)
         self.close()
         self.buffer_pool_mib = needed
         self._open(read_only=False)
@@ -241,6 +257,14 @@ class LadybugStore:
     def delete_reports(self, report_ids: Sequence[str]) -> None:
         self.transaction(delete_statements(report_ids, self.batch_size))
 
+    def _reports_held(self, report_ids: Sequence[str]) -> int:
+        """How many of `report_ids` the graph already holds."""
+        held = 0
+        for batch in batches(report_ids, self.batch_size):
+            held += self.query("UNWIND $ids AS id MATCH (r:Report {id: id}) RETURN count(r)",
+                               {"ids": list(batch)}).rows[0][0]
+        return held
+
     def report_ids_of_run(self, run_id: str) -> list[str]:
         """The reports a load of `run_id` wrote (export.graph_sync: a redone run's)."""
         return [row[0] for row in self.query(
@@ -284,8 +308,8 @@ class LadybugStore:
         reads each table with one COPY of all the staged files."""
         self._remove_stale_staging()
         reports_dir = partition_dir(root, REPORTS, run)
-        self._fit_pool_to(run, ds.dataset(reports_dir, format="parquet").count_rows()
-                          if reports_dir.is_dir() else 0)
+        self._fit_pool_to(run, ds.dataset(reports_dir, format="parquet").to_table(
+            columns=["report_id"]).column(0).to_pylist() if reports_dir.is_dir() else [])
         staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix, dir=self.path.parent))
         try:
             tree = tree_tables(default_tree())

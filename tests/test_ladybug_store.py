@@ -312,6 +312,34 @@ def test_the_default_pool_is_what_a_run_needs_within_half_the_memory():
     assert pool_mib_for(20_000, 64_000) == 480  # 24 MiB per 1,000 reports
     assert pool_mib_for(1_000_000, 4_096) == 2_048  # never above half of the machine's memory
     assert pool_mib_for(20_000, 0) == DEFAULT_BUFFER_POOL_MIB  # memory unknown: the default
+    # reports the graph already holds cost their deletes too: a whole run reloaded, twice
+    assert pool_mib_for(20_000, 64_000, replaced=20_000) == 960
+    assert pool_mib_for(10_000, 64_000, replaced=10_000) == 480 > pool_mib_for(10_000, 64_000)
+
+
+def test_a_run_replacing_loaded_reports_gets_the_pool_its_deletes_need_too(tmp_path,
+                                                                           monkeypatch):
+    from export import ladybug_store
+    from export.ladybug_store import BUFFER_POOL_ENV
+
+    # two reports are made to need 96 MiB as new ones and 16 MiB more each already loaded
+    monkeypatch.setattr(ladybug_store, "DEFAULT_BUFFER_POOL_MIB", 32)
+    monkeypatch.setattr(ladybug_store, "POOL_MIB_PER_1000_REPORTS", 48_000)
+    monkeypatch.setattr(ladybug_store, "POOL_MIB_PER_1000_REPLACED", 8_000)
+    monkeypatch.delenv(BUFFER_POOL_ENV, raising=False)
+    docs = [lad_doc("r1"), coordination_doc("r2")]
+    ps.write_run(tmp_path / "data", RUN, ps.document_tables(docs, outcomes_for(docs), SCHEMA, RUN))
+    db = tmp_path / "graph.lbug"
+    with LadybugStore(db, buffer_pool_mib=64) as store:  # r1 alone, as a night before loaded it
+        store.load_documents([lad_doc("r1")], SCHEMA, RUN)
+    with LadybugStore(db) as half:
+        half.load_run(tmp_path / "data", RUN)
+        assert half.buffer_pool_mib == 96 + 8
+    with LadybugStore(db) as whole:
+        whole.load_run(tmp_path / "data", RUN)
+        assert whole.buffer_pool_mib == 96 + 16
+        assert count(whole, "(n:Report)") == 2
+        assert count(whole, "(f:Finding)") == 4
 
 
 def test_a_run_too_big_for_the_default_pool_gets_a_larger_one_and_a_given_pool_is_a_cap(
