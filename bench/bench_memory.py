@@ -36,8 +36,7 @@ on its own timers and giving freed pages back after each window (its setting now
 The table gives each child's peak RSS (os.wait4's ru_maxrss: that process, or the largest of
 the children it waited for, such as Prefect's server; for the nightly, which resets that peak
 before each of its steps, the largest of its steps' peaks when that is higher), its wall time
-and reports/s. A 1-report
-run of each path first gives its start-up time and baseline memory.
+and reports/s. A 1-report run of each path first gives its start-up time and baseline memory.
 Without --model-dir a `tiny`-profile model is trained first on a few reports of
 data/sample/annotated (seconds; it predicts poorly, which changes how many entities it finds,
 not how memory grows).

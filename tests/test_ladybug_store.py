@@ -322,7 +322,7 @@ def test_a_run_replacing_loaded_reports_gets_the_pool_its_deletes_need_too(tmp_p
     from export import ladybug_store
     from export.ladybug_store import BUFFER_POOL_ENV
 
-    # two reports are made to need 96 MiB as new ones and 16 MiB more each already loaded
+    # two reports are made to need 96 MiB as new ones, and 8 MiB more for each the graph holds
     monkeypatch.setattr(ladybug_store, "DEFAULT_BUFFER_POOL_MIB", 32)
     monkeypatch.setattr(ladybug_store, "POOL_MIB_PER_1000_REPORTS", 48_000)
     monkeypatch.setattr(ladybug_store, "POOL_MIB_PER_1000_REPLACED", 8_000)
