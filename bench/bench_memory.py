@@ -1,9 +1,10 @@
-"""Peak memory as the archive grows, on both ways a run extracts it: it should stay flat.
+"""Peak memory as the archive grows, on each way a run extracts it: it should stay flat.
 
     .venv/bin/python bench/bench_memory.py                       # 1,000 and 10,000 reports
     .venv/bin/python bench/bench_memory.py --model-dir MODEL     # a trained model
     .venv/bin/python bench/bench_memory.py --sizes 100 1000 10000
     .venv/bin/python bench/bench_memory.py --paths nightly       # one path only
+    .venv/bin/python bench/bench_memory.py --paths retrained     # the night after a retrain
     .venv/bin/python bench/bench_memory.py --allocators 2000     # allocator settings side by side
     .venv/bin/python bench/bench_memory.py --mallocs jemalloc glibc  # both mallocs, one run
     .venv/bin/python bench/bench_memory.py --quick               # tiny sizes, seconds
@@ -19,7 +20,12 @@ through each path in a child process of its own:
   time) and the graph load, on Prefect's ephemeral API. The run folder's current-model pointer
   names MODEL_DIR as trained on tonight's annotated corpus, so the night does not retrain: it
   is a first night over an archive whose every report is new, which is what grows with the
-  archive.
+  archive;
+- `retrained`: the night after a retrain, the heaviest one: a second `angiokg nightly` into
+  the same run folder with a copy of MODEL_DIR under another model version, so every report
+  is extracted again and the graph load replaces every one of them (their deletes in the same
+  transaction). It follows the `nightly` path's run, or a first night of its own when that
+  path is not measured.
 
 The children run under jemalloc where `angiokg` finds it (extraction/jemalloc.py), else on
 glibc's tuned malloc; --mallocs jemalloc glibc runs each path under both, taking turns
@@ -48,6 +54,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,7 +73,7 @@ ANNOTATED = REPO / "data" / "sample" / "annotated"
 # "jemalloc-timers": jemalloc giving freed pages back on its own timers, as before 2026-12-02
 MALLOCS = {"jemalloc": {}, "jemalloc-timers": {"ANGIOKG_MALLOC_TRIM": "0"},
            "glibc": {"ANGIOKG_JEMALLOC": "0"}}
-PATHS = ("extract", "nightly")
+PATHS = ("extract", "nightly", "retrained")
 HEADER = ("path", "reports", "archive MB", "wall s", "reports/s", "entities", "relations",
           "peak RSS MiB", "vs 1 report")
 FLAT_HEADER = ("path", "reports", "peak RSS MiB", "largest vs smallest", "goal")
@@ -177,10 +184,24 @@ def nightly_child(model_dir: Path, archive: Path, run_folder: Path, profile: str
     if "reused: " not in text:
         raise RuntimeError(f"the nightly trained a model instead of reusing {model_dir}:\n"
                            f"{text[-3000:]}")
-    (summary_file,) = (RunLayout(run_folder).extract / RUNS_DIR).glob("*.json")
+    # run ids are time-ordered: the last summary is tonight's
+    summary_file = max((RunLayout(run_folder).extract / RUNS_DIR).glob("*.json"))
     steps = night_steps(text)
     return ChildRun(seconds, night_peak(peak, steps),
                     json.loads(summary_file.read_text(encoding="utf-8")), steps)
+
+
+def retrained_model(model_dir: Path, work: Path) -> Path:
+    """MODEL_DIR's files under another model version, as a retrain leaves them for the
+    archive: every report is new to it. Its weights are the same, so it finds the same
+    entities and the graph's size stays comparable."""
+    copy = work / f"{model_dir.name}-retrained"
+    if not copy.is_dir():
+        shutil.copytree(model_dir, copy)
+        version = (model_dir / "model_version").read_text(encoding="utf-8").strip()
+        (copy / "model_version").write_text(f"{copy.name}-{version.rsplit('-', 1)[-1]}\n",
+                                            encoding="utf-8")
+    return copy
 
 
 def night_peak(waited_peak: float, steps: dict[str, float]) -> float:
@@ -354,9 +375,16 @@ def run(args: argparse.Namespace) -> int:
                 if path == "extract":
                     child = extract_child(model_dir, archive, out, args.device, args.threads,
                                           malloc)
-                else:
+                elif path == "nightly":
                     child = nightly_child(model_dir, archive, out, profile, args.device,
                                           args.threads, malloc)
+                else:  # after the nightly path's first night, in its run folder
+                    first = work / f"nightly-{malloc}-{n}"
+                    if not first.is_dir():
+                        nightly_child(model_dir, archive, first, profile, args.device,
+                                      args.threads, malloc)
+                    child = nightly_child(retrained_model(model_dir, work), archive, first,
+                                          profile, args.device, args.threads, malloc)
                 runs[label, n] = child
                 rows.append(table_row(label, n, archive, child, runs[label, 1]))
                 print(f"  - {label}: {child.summary['extracted']} extracted, "
@@ -400,7 +428,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="archive sizes in reports (default 1000 10000)")
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
-                        help="which runs to measure (default both)")
+                        help="which runs to measure (default all three)")
     parser.add_argument("--allocators", type=int, default=0, metavar="N",
                         help="instead: the allocator settings side by side over N reports")
     parser.add_argument("--mallocs", nargs="+", choices=tuple(MALLOCS), default=None,

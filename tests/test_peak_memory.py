@@ -105,3 +105,21 @@ def test_resetting_the_peak_resets_what_wait4_reports():
 
     assert waited_peak_mib(reset=False) > 300
     assert waited_peak_mib(reset=True) < 200
+
+
+def test_the_retrained_night_gets_the_same_weights_under_another_version(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import bench_memory
+
+    model = tmp_path / "model-default"
+    model.mkdir()
+    (model / "model_version").write_text("model-default-b3ee4c56e7\n", encoding="utf-8")
+    (model / "heads.pt").write_bytes(b"weights")
+    copy = bench_memory.retrained_model(model, tmp_path / "work")
+    assert (copy / "model_version").read_text(encoding="utf-8").strip() \
+        == "model-default-retrained-b3ee4c56e7"
+    assert (copy / "heads.pt").read_bytes() == b"weights"
+    assert (model / "model_version").read_text(encoding="utf-8").strip() \
+        == "model-default-b3ee4c56e7"
+    assert bench_memory.retrained_model(model, tmp_path / "work") == copy  # made once
