@@ -90,11 +90,13 @@ def buffer_pool_mib_from_env(environ: Mapping[str, str] | None = None) -> int | 
 # as the `default` model predicts them (241,171 entities) failed at 160 MiB and loaded at 192
 # (2026-12-02), so ~19; a quarter more for reports richer than those.
 POOL_MIB_PER_1000_REPORTS = 24
-# A report the graph already holds costs that again: the transaction also holds the deletes of
-# its earlier findings and mentions. The same 10,000 reloaded over themselves (the night after a
+# A report the graph already holds costs more: the transaction also holds the deletes of its
+# earlier findings and mentions. The same 10,000 reloaded over themselves (the night after a
 # retrain re-extracts the whole archive under the new model) failed at 320 MiB and loaded at
-# 336 (2026-12-02, 237,980 entities), so a reload sized for a first load failed.
-POOL_MIB_PER_1000_REPLACED = 24
+# 336 (2026-12-02, 237,980 entities), so a reload sized for a first load failed: ~14 more per
+# 1,000, and a quarter more again. Not more than needed: LadybugDB fills what pool it is given
+# (the reload's peak RSS 918 MiB with 384, 1,078 with 512).
+POOL_MIB_PER_1000_REPLACED = 18
 
 
 def pool_mib_for(reports: int, memory_mib: int, replaced: int = 0) -> int:
