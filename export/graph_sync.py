@@ -26,7 +26,7 @@ import pyarrow.dataset as ds
 from export.current import current_reports
 from export.graph_load import GraphWriter, delete_statements, merge_load
 from export.graph_tables import graph_tables
-from export.parquet_sink import DATASETS, REPORTS, SCHEMAS, partition_dir
+from export.parquet_sink import DATASETS, SCHEMAS, partition_dir, run_report_ids
 from export.published import RunInfo, published_runs
 
 
@@ -68,10 +68,7 @@ def restore_left_behind(store: RunReports, root: str | Path, run: RunInfo,
                         dialect: str) -> Restored:
     """After `run` was loaded: put the reports the graph still has from an earlier publication
     of it back on their current extraction (`dialect`: graph_model.LADYBUG or NEO4J)."""
-    held = ds.dataset(partition_dir(root, REPORTS, run), format="parquet",
-                      schema=SCHEMAS[REPORTS]).to_table(columns=["report_id"])
-    left = sorted(set(store.report_ids_of_run(run.run_id))
-                  - set(held["report_id"].to_pylist()))
+    left = sorted(set(store.report_ids_of_run(run.run_id)) - set(run_report_ids(root, run)))
     if not left:
         return Restored()
     current = current_reports(root).to_pandas().set_index("report_id")["run_id"]

@@ -39,7 +39,6 @@ from typing import Any
 
 import ladybug as lb
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from export import graph_model as gm
@@ -60,7 +59,13 @@ from export.graph_model import (
     batches,
 )
 from export.graph_tables import graph_tables, run_graph_pieces, tree_tables
-from export.parquet_sink import REPORTS, RunInfo, document_tables, partition_dir
+from export.parquet_sink import (
+    REPORTS,
+    RunInfo,
+    document_tables,
+    partition_dir,
+    run_report_ids,
+)
 from ingest.coronary import default_tree
 from ingest.document import Document, ReportOutcome
 from ingest.env_counts import count_from_env
@@ -309,9 +314,8 @@ class LadybugStore:
         table. Python holds one shard's rows at a time (staged to Parquet files), LadybugDB
         reads each table with one COPY of all the staged files."""
         self._remove_stale_staging()
-        reports_dir = partition_dir(root, REPORTS, run)
-        self._fit_pool_to(run, ds.dataset(reports_dir, format="parquet").to_table(
-            columns=["report_id"]).column(0).to_pylist() if reports_dir.is_dir() else [])
+        self._fit_pool_to(run, run_report_ids(root, run)
+                          if partition_dir(root, REPORTS, run).is_dir() else [])
         staging = Path(tempfile.mkdtemp(prefix=self._staging_prefix, dir=self.path.parent))
         try:
             tree = tree_tables(default_tree())

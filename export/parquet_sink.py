@@ -279,6 +279,12 @@ def partition_dir(root: str | Path, dataset: str, run: RunInfo) -> Path:
             / f"run_id={run.run_id}")
 
 
+def run_report_ids(root: str | Path, run: RunInfo) -> list[str]:
+    """The ids of the reports a published run holds (its reports dataset's one column)."""
+    return ds.dataset(partition_dir(root, REPORTS, run), format="parquet",
+                      schema=SCHEMAS[REPORTS]).to_table(columns=["report_id"]).column(0).to_pylist()
+
+
 def staging_dir(root: str | Path, run_id: str) -> Path:
     return Path(root) / STAGING / f"run_id={run_id}"
 
