@@ -1,4 +1,4 @@
-"""The whole pipeline timed in one run, stage by stage, as Markdown tables for the README.
+"""The whole pipeline timed in one run, stage by stage, as Markdown tables (docs/benchmarks.md).
 
     .venv/bin/python bench/bench_pipeline.py                      # everything (`make bench`)
     .venv/bin/python bench/bench_pipeline.py --quick              # tiny sizes, seconds

@@ -7,8 +7,8 @@ that stops it costs a fifth of the speed. jemalloc serves each size class from s
 and reuses them, so neither happens. `bench/bench_memory.py --mallocs jemalloc glibc`
 (2026-12-02, session 7's machine, `angiokg extract`, `default` model, the two taking turns;
 jemalloc on its own timers, as then): 1,000 -> 10,000 reports 711 -> 752 MiB (1.06x) at 74.0
-reports/s under jemalloc, 738 -> 914 (1.24x) at 65.8 on glibc's tuned heap (README,
-Performance).
+reports/s under jemalloc, 738 -> 914 (1.24x) at 65.8 on glibc's tuned heap (docs/benchmarks.md,
+"Memory as the archive grows").
 
 jemalloc must be in the process before anything allocates, so it comes in through the dynamic
 loader (`LD_PRELOAD`), not an import: `angiokg` restarts itself once with it preloaded
