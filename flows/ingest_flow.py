@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from flows import run_names
@@ -89,6 +89,26 @@ def ingest_flow(annotated: Path, out: Path, schema_path: Path | None = None,
     stats = describe_corpus(load, params.schema_path, layout.ingest)
     result = IngestResult(corpus_sha256, len(load.reports), len(load.valid), quarantined, splits,
                           layout.ingest / SPLIT_FILE, stats, layout.quarantine)
+    report_findings(load)
     print(f"ingest: {result.reports} reports, {result.valid} valid, {result.quarantined} "
-          f"quarantined; split {json.dumps(splits)}")
+          f"quarantined, {load.warning_count} warnings; split {json.dumps(splits)}")
     return result
+
+
+# Enough to name every bad file of an ordinary night; a corpus broken wholesale (a wrong
+# folder, a re-encoded export) points to its quarantine's findings.json instead of flooding.
+MAX_LOGGED_FINDINGS = 50
+
+
+def report_findings(load: CorpusLoad) -> None:
+    """Each quarantined report's errors and each loaded report's warnings (a GB18030 text, ...)
+    in the flow run's log, naming file and line, as `angiokg validate` prints them: a report
+    read with a warning goes into training, so the night must say so where operators read."""
+    logger = get_run_logger()
+    lines = [f.format() for f in load.to_report]
+    for line in lines[:MAX_LOGGED_FINDINGS]:
+        logger.warning("ingest: %s", line)
+    if len(lines) > MAX_LOGGED_FINDINGS:
+        logger.warning("ingest: %d more finding(s); all of them: `angiokg validate %s`, and the "
+                       "quarantined reports' in quarantine/findings.json",
+                       len(lines) - MAX_LOGGED_FINDINGS, load.root)

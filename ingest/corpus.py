@@ -98,6 +98,13 @@ class CorpusLoad:
         return tuple(f for r in self.reports for f in r.findings)
 
     @property
+    def to_report(self) -> tuple[Finding, ...]:
+        """What a night must tell its operators: each quarantined report's errors and each
+        loaded report's warnings (a loaded one goes into training as it was read)."""
+        return tuple(f for r in self.reports
+                     for f in (r.errors if r.status == QUARANTINED else r.warnings))
+
+    @property
     def warning_count(self) -> int:
         return sum(len(r.warnings) for r in self.reports)
 

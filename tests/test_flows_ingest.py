@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -61,3 +62,23 @@ def test_unchanged_corpus_is_not_read_again_but_a_changed_one_is(tmp_path):
 def test_bad_parameters_are_refused_with_a_message_naming_the_folder(tmp_path):
     with pytest.raises(ValueError, match="annotated corpus .*missing.* does not exist"):
         IngestParams(annotated=tmp_path / "missing", out=tmp_path / "run")
+
+
+def test_the_flow_run_log_names_every_quarantined_file_and_every_warning(tmp_path, caplog):
+    corpus = _corpus(tmp_path / "annotated", n=3)
+    text = (corpus / "rpt-000001.txt").read_text(encoding="utf-8")
+    (corpus / "rpt-000001.txt").write_bytes(text.encode("gb18030"))  # loads, with a warning
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.addHandler(caplog.handler)  # prefect's loggers may not reach the root
+    try:
+        with caplog.at_level(logging.INFO):
+            result = ingest_flow(annotated=corpus, out=tmp_path / "run")
+    finally:
+        prefect_logger.removeHandler(caplog.handler)
+    assert (result.valid, result.quarantined) == (3, 1)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ingest: ")]
+    assert any("rpt-000001.txt" in line and "gb18030" in line for line in said), said
+    assert any("bad.ann:1" in line for line in said), said
+    assert any("1 warnings" in line for line in said), said
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len({line for line in warned if line.startswith("ingest: ")}) == 2, warned
